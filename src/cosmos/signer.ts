@@ -1,0 +1,31 @@
+import { createHmac, type KeyObject } from 'node:crypto';
+
+/** What Cosmos DB's master-key signature covers (see docs/cosmos-rest.md). */
+export interface SignedRequest {
+  verb: string;
+  /** e.g. `attachments`, `media`, `docs`. */
+  resourceType: string;
+  /** e.g. `dbs/demo/colls/items/docs/welcome`: ids as they are (not URL-encoded), no leading or trailing slash. */
+  resourceLink: string;
+  /** The exact `x-ms-date` header value (RFC 1123). */
+  date: string;
+}
+
+export function stringToSign({ verb, resourceType, resourceLink, date }: SignedRequest): string {
+  return `${verb.toLowerCase()}\n${resourceType.toLowerCase()}\n${resourceLink}\n${date.toLowerCase()}\n\n`;
+}
+
+/** The base64 HMAC-SHA256 signature of a request under a master key. */
+export function signature(key: KeyObject, request: SignedRequest): string {
+  return createHmac('sha256', key).update(stringToSign(request), 'utf8').digest('base64');
+}
+
+/** The `authorization` header value: URL-encoded `type=master&ver=1.0&sig=...`. */
+export function masterKeyAuthorization(key: KeyObject, request: SignedRequest): string {
+  return encodeURIComponent(`type=master&ver=1.0&sig=${signature(key, request)}`);
+}
+
+/** `x-ms-date` for now, in the RFC 1123 form Cosmos DB expects. */
+export function requestDate(now: Date = new Date()): string {
+  return now.toUTCString();
+}

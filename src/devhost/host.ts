@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBridge, type Bridge } from '../bridge.js';
+import { nodeHandler } from '../http/node-adapter.js';
+import { describeError, silentLogger, type Logger } from '../log.js';
+import { hasCosmosSettings, loadSettings, readInteger, SettingsError, type Env } from '../settings.js';
+import { EMULATOR_PORT, startEmulator, type Emulator } from '../emulator/server.js';
+
+export const DEFAULT_PORT = 7071;
+
+export interface DevHost {
+  /** e.g. `http://127.0.0.1:7071` */
+  readonly url: string;
+  readonly functionKey: string;
+  /** True when the key was generated (DEV_FUNCTION_KEY unset) and so should be shown. */
+  readonly generatedKey: boolean;
+  /** The embedded emulator, when no Cosmos DB settings were given. */
+  readonly emulator: Emulator | undefined;
+  readonly bridge: Bridge;
+  close(): Promise<void>;
+}
+
+/** The seeded target of the ready-to-paste example. */
+export const DEMO = { db: 'demo', coll: 'items', doc: 'welcome' } as const;
+
+/**
+ * Serves the bridge on `node:http` as the Functions host would (same routes, `api` prefix, function
+ * keys), starting the embedded Cosmos DB emulator when no Cosmos settings are given.
+ */
+export async function startDevHost(env: Env, log: Logger = silentLogger): Promise<DevHost> {
+  const port = readInteger(env, 'PORT', DEFAULT_PORT, 0);
+  const host = env.HOST?.trim() || '127.0.0.1';
+  let emulator: Emulator | undefined;
+  let effectiveEnv = env;
+  if (!hasCosmosSettings(env)) {
+    const emulatorPort = readInteger(env, 'EMULATOR_PORT', EMULATOR_PORT, 0);
+    try {
+      emulator = await startEmulator({ port: emulatorPort, log });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new SettingsError(
+          `EMULATOR_PORT ${emulatorPort} is in use: set EMULATOR_PORT to a free port, or set COSMOS_CONNECTION_STRING to use an existing account or emulator.`,
+        );
+      }
+      throw err;
+    }
+    seedDemo(emulator);
+    effectiveEnv = { ...env, COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key };
+  }
+
+  let bridge: Bridge | undefined;
+  let server: Server | undefined;
+  try {
+    const settings = loadSettings(effectiveEnv);
+    const configuredKey = env.DEV_FUNCTION_KEY?.trim();
+    const functionKey = configuredKey || randomBytes(24).toString('base64url');
+    bridge = createBridge({ settings, functionKey, log });
+    server = createServer(
+      nodeHandler(bridge.fetch, (err) => log.error('dev host: unexpected failure', describeError(err))),
+    );
+    await listen(server, port, host).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'EADDRINUSE'
+        ? new SettingsError(`PORT ${port} is in use: set PORT to a free port.`)
+        : err;
+    });
+    const address = server.address() as AddressInfo;
+    const openServer = server;
+    const openBridge = bridge;
+    return {
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+      functionKey,
+      generatedKey: !configuredKey,
+      emulator,
+      bridge,
+      async close() {
+        await new Promise<void>((resolve) => {
+          openServer.close(() => resolve());
+          openServer.closeAllConnections();
+        });
+        await openBridge.close();
+        await emulator?.close();
+      },
+    };
+  } catch (err) {
+    server?.close();
+    await bridge?.close();
+    await emulator?.close();
+    throw err;
+  }
+}
+
+function seedDemo(emulator: Emulator): void {
+  emulator.store.createDatabase({ id: DEMO.db });
+  emulator.store.createCollection(DEMO.db, { id: DEMO.coll, partitionKey: { paths: ['/id'], kind: 'Hash' } });
+  emulator.store.createDocument(
+    DEMO.db,
+    DEMO.coll,
+    { id: DEMO.doc, text: 'Attach files to me.' },
+    `["${DEMO.doc}"]`,
+  );
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

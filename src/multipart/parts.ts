@@ -1,0 +1,172 @@
+import { pipeline, type Readable } from 'node:stream';
+import busboy from 'busboy';
+import { BridgeError, isCallerError } from '../http/errors.js';
+import { tooLarge } from './measure.js';
+
+export interface MultipartLimits {
+  maxPartBytes: number;
+  maxParts: number;
+  maxFiles: number;
+  maxFields: number;
+  maxFieldBytes: number;
+}
+
+/** Part headers past this many are ignored; a form part needs two (Content-Disposition, Content-Type). */
+const MAX_PART_HEADER_PAIRS = 32;
+
+export type FormPart =
+  | { type: 'field'; name: string; value: string }
+  | { type: 'file'; name: string; filename: string | undefined; mimeType: string; stream: Readable };
+
+/** The parts of a multipart body, one at a time, in order; `close()` stops reading early. */
+export interface PartReader extends AsyncIterable<FormPart> {
+  close(): void;
+}
+
+/**
+ * Adapts busboy's events to a pull-style reader. A file part must be consumed (or destroyed) before the
+ * next part is asked for: busboy only parses on as the current file stream is read, so memory stays at
+ * one stream buffer whatever the sizes.
+ */
+export function readMultipart(
+  body: Readable,
+  contentType: string,
+  limits: MultipartLimits,
+  onBodyError: (err: Error) => Error,
+): PartReader {
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: { 'content-type': contentType },
+      defParamCharset: 'utf8',
+      limits: {
+        // busboy flags a part that reaches the limit exactly, so allow one byte more and let the
+        // measuring step reject the first byte past MAX_PART_BYTES.
+        fileSize: limits.maxPartBytes + 1,
+        fieldSize: limits.maxFieldBytes + 1,
+        files: limits.maxFiles,
+        fields: limits.maxFields,
+        // busboy's parts event fires on reaching the count; our own count below rejects the part
+        // past it, and this stays as the backstop for parts busboy skips without an event.
+        parts: limits.maxParts + 1,
+        headerPairs: MAX_PART_HEADER_PAIRS,
+      },
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : '';
+    throw /boundary/i.test(message)
+      ? new BridgeError('MissingBoundary', 'The multipart/form-data Content-Type has no boundary parameter.')
+      : new BridgeError('MalformedMultipart', 'The multipart/form-data Content-Type is malformed.');
+  }
+
+  const queue = new PartQueue();
+  const overLimit = (limit: string, count: number) =>
+    queue.fail(new BridgeError('PayloadTooLarge', `The form has more than ${count} ${limit}.`));
+
+  let parts = 0;
+  const tooManyParts = () => ++parts > limits.maxParts;
+
+  parser.on('file', (name, stream, info) => {
+    if (tooManyParts()) {
+      stream.resume();
+      overLimit('parts', limits.maxParts);
+      return;
+    }
+    stream.once('limit', () => stream.destroy(tooLarge(limits.maxPartBytes, 'MAX_PART_BYTES')));
+    queue.push({ type: 'file', name, filename: info.filename, mimeType: info.mimeType, stream });
+  });
+  parser.on('field', (name, value, info) => {
+    if (tooManyParts()) {
+      overLimit('parts', limits.maxParts);
+      return;
+    }
+    if (info.valueTruncated) {
+      queue.fail(
+        new BridgeError(
+          'PayloadTooLarge',
+          `The field "${name}" is larger than ${limits.maxFieldBytes} bytes.`,
+        ),
+      );
+      return;
+    }
+    queue.push({ type: 'field', name, value });
+  });
+  parser.on('partsLimit', () => overLimit('parts', limits.maxParts));
+  parser.on('filesLimit', () => overLimit('files', limits.maxFiles));
+  parser.on('fieldsLimit', () => overLimit('fields', limits.maxFields));
+
+  let bodyError: Error | undefined;
+  body.once('error', (err) => {
+    bodyError = err;
+  });
+  pipeline(body, parser, (err) => {
+    if (!err) {
+      queue.end();
+    } else if (bodyError !== undefined) {
+      queue.fail(onBodyError(bodyError));
+    } else {
+      queue.fail(
+        isCallerError(err)
+          ? err
+          : new BridgeError('MalformedMultipart', `Malformed multipart body: ${err.message}.`),
+      );
+    }
+  });
+
+  return {
+    [Symbol.asyncIterator]: () => queue.iterate(),
+    close: () => {
+      parser.destroy();
+      queue.end();
+    },
+  };
+}
+
+/** A small single-consumer queue between busboy's callbacks and the async iterator. */
+class PartQueue {
+  readonly #items: FormPart[] = [];
+  #error: Error | undefined;
+  #ended = false;
+  #wake: (() => void) | undefined;
+
+  push(part: FormPart): void {
+    if (this.#ended || this.#error) {
+      if (part.type === 'file') part.stream.resume();
+      return;
+    }
+    this.#items.push(part);
+    this.#notify();
+  }
+
+  fail(err: Error): void {
+    if (this.#error || this.#ended) return;
+    this.#error = err;
+    this.#notify();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  async *iterate(): AsyncGenerator<FormPart> {
+    for (;;) {
+      if (this.#error) throw this.#error;
+      const next = this.#items.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
