@@ -54,21 +54,24 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
       const started = performance.now();
       const url = new URL(request.url);
       let response: Response;
+      let code: string | undefined;
       try {
         response = await route(request, url);
       } catch (err) {
-        if (isCallerError(err)) {
-          response = errorResponse(err);
-        } else {
+        const failure = isCallerError(err)
+          ? err
+          : new BridgeError('InternalError', 'The bridge failed unexpectedly.');
+        if (!isCallerError(err))
           log.error('unexpected failure', { path: url.pathname, ...describeError(err) });
-          response = errorResponse(new BridgeError('InternalError', 'The bridge failed unexpectedly.'));
-        }
+        code = failure.code;
+        response = errorResponse(failure);
       }
       // The path only: the query may hold a function key (`?code=`).
       log.info('request', {
         method: request.method,
         path: url.pathname,
         status: response.status,
+        ...(code === undefined ? {} : { code }),
         ms: Math.round(performance.now() - started),
       });
       return response;

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBridge, type Bridge } from '../bridge.js';
+import { closeServer, listen } from '../http/listening.js';
 import { nodeHandler } from '../http/node-adapter.js';
 import { describeError, silentLogger, type Logger } from '../log.js';
 import { hasCosmosSettings, loadSettings, readInteger, SettingsError, type Env } from '../settings.js';
+import { seedDemo } from '../emulator/seed.js';
 import { EMULATOR_PORT, startEmulator, type Emulator } from '../emulator/server.js';
 
 export const DEFAULT_PORT = 7071;
@@ -20,9 +22,6 @@ export interface DevHost {
   readonly bridge: Bridge;
   close(): Promise<void>;
 }
-
-/** The seeded target of the ready-to-paste example. */
-export const DEMO = { db: 'demo', coll: 'items', doc: 'welcome' } as const;
 
 /**
  * Serves the bridge on `node:http` as the Functions host would (same routes, `api` prefix, function
@@ -74,10 +73,7 @@ export async function startDevHost(env: Env, log: Logger = silentLogger): Promis
       emulator,
       bridge,
       async close() {
-        await new Promise<void>((resolve) => {
-          openServer.close(() => resolve());
-          openServer.closeAllConnections();
-        });
+        await closeServer(openServer);
         await openBridge.close();
         await emulator?.close();
       },
@@ -88,25 +84,4 @@ export async function startDevHost(env: Env, log: Logger = silentLogger): Promis
     await emulator?.close();
     throw err;
   }
-}
-
-function seedDemo(emulator: Emulator): void {
-  emulator.store.createDatabase({ id: DEMO.db });
-  emulator.store.createCollection(DEMO.db, { id: DEMO.coll, partitionKey: { paths: ['/id'], kind: 'Hash' } });
-  emulator.store.createDocument(
-    DEMO.db,
-    DEMO.coll,
-    { id: DEMO.doc, text: 'Attach files to me.' },
-    `["${DEMO.doc}"]`,
-  );
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

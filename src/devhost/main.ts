@@ -2,7 +2,8 @@
 import { resolve } from 'node:path';
 import { jsonLineLogger } from '../log.js';
 import { SettingsError } from '../settings.js';
-import { DEMO, startDevHost } from './host.js';
+import { DEMO } from '../emulator/seed.js';
+import { startDevHost } from './host.js';
 import { readLocalSettings } from './local-settings.js';
 
 async function main(): Promise<void> {

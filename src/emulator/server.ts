@@ -1,11 +1,12 @@
 import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { prepareEarlyAnswer } from '../http/early-answer.js';
+import { closeServer, listen } from '../http/listening.js';
 import { silentLogger, describeError, type Logger } from '../log.js';
 import { verifyMasterKey } from './auth.js';
 import { ClientAbort, deleteMedia, openMedia, receiveMedia } from './media.js';
@@ -42,6 +43,17 @@ export interface EmulatorOptions {
   /** Hash media but keep no bytes (benchmarks). */
   discardMedia?: boolean;
   log?: Logger;
+  /** Sees every request as it arrives (tests use it to check what reached "Cosmos DB"). */
+  onRequest?: (request: ObservedRequest) => void;
+}
+
+export interface ObservedRequest {
+  method: string;
+  path: string;
+  /** All headers but `authorization`. */
+  headers: Record<string, string | string[] | undefined>;
+  /** Remote port: one per upstream connection, so tests can count connections. */
+  remotePort: number | undefined;
 }
 
 export interface Emulator {
@@ -75,6 +87,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       maxBytes: options.maxMediaBytes ?? Infinity,
     },
     lsn: 0,
+    onRequest: options.onRequest,
   };
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     handle(req, res, context).catch((err: unknown) => {
@@ -93,10 +106,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     mediaDir,
     store,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
       if (ownsMediaDir) await rm(mediaDir, { recursive: true, force: true });
     },
   };
@@ -108,19 +118,19 @@ interface Context {
   log: Logger;
   media: { dir: string; discard: boolean; maxBytes: number };
   lsn: number;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  onRequest: ((request: ObservedRequest) => void) | undefined;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
+  if (ctx.onRequest) {
+    const { authorization: _, ...headers } = req.headers;
+    ctx.onRequest({
+      method: req.method ?? '',
+      path: req.url ?? '',
+      headers,
+      remotePort: req.socket.remotePort,
+    });
+  }
   const activityId = randomUUID();
   res.setHeader('x-ms-activity-id', activityId);
   res.setHeader('x-ms-gatewayversion', 'version=2.14.0');

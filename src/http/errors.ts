@@ -22,6 +22,7 @@ export const ERRORS = {
   InternalError: 500,
   UpstreamUnreachable: 502,
   UpstreamBadResponse: 502,
+  UpstreamAuthFailed: 502,
   UpstreamUnavailable: 503,
   UpstreamTimeout: 504,
 } as const satisfies Record<string, number>;

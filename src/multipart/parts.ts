@@ -18,9 +18,13 @@ export type FormPart =
   | { type: 'field'; name: string; value: string }
   | { type: 'file'; name: string; filename: string | undefined; mimeType: string; stream: Readable };
 
-/** The parts of a multipart body, one at a time, in order; `close()` stops reading early. */
+/** The parts of a multipart body, one at a time, in order. */
 export interface PartReader extends AsyncIterable<FormPart> {
-  close(): void;
+  /**
+   * Stops reading. Resolves with the form's own failure (malformed, over a limit, the caller gone),
+   * which is the root cause when a part's upload broke off because of it.
+   */
+  close(): Promise<Error | undefined>;
 }
 
 /**
@@ -99,25 +103,33 @@ export function readMultipart(
   body.once('error', (err) => {
     bodyError = err;
   });
-  pipeline(body, parser, (err) => {
-    if (!err) {
-      queue.end();
-    } else if (bodyError !== undefined) {
-      queue.fail(onBodyError(bodyError));
-    } else {
-      queue.fail(
-        isCallerError(err)
-          ? err
-          : new BridgeError('MalformedMultipart', `Malformed multipart body: ${err.message}.`),
-      );
-    }
+  let closedByConsumer = false;
+  const settled = new Promise<void>((resolve) => {
+    pipeline(body, parser, (err) => {
+      if (!err) {
+        queue.end();
+      } else if (bodyError !== undefined) {
+        queue.fail(onBodyError(bodyError));
+      } else if (!(closedByConsumer && err.code === 'ERR_STREAM_PREMATURE_CLOSE')) {
+        queue.fail(
+          isCallerError(err)
+            ? err
+            : new BridgeError('MalformedMultipart', `Malformed multipart body: ${err.message}.`),
+        );
+      }
+      resolve();
+    });
   });
 
   return {
     [Symbol.asyncIterator]: () => queue.iterate(),
-    close: () => {
+    async close() {
+      closedByConsumer = true;
       parser.destroy();
+      await settled;
+      const failure = queue.failure;
       queue.end();
+      return failure;
     },
   };
 }
@@ -136,6 +148,10 @@ class PartQueue {
     }
     this.#items.push(part);
     this.#notify();
+  }
+
+  get failure(): Error | undefined {
+    return this.#error;
   }
 
   fail(err: Error): void {

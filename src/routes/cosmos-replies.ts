@@ -36,8 +36,18 @@ export function replyAsResponse(reply: CosmosReply): Response {
   });
 }
 
-/** An error status from Cosmos DB as a caller error, keeping Cosmos's code and message. */
-export function upstreamError(reply: CosmosReply, subject?: string): UpstreamStatusError {
+/**
+ * An error status from Cosmos DB as a caller error, keeping Cosmos's code and message. A refused
+ * signature (401/403) is the bridge's own configuration, not the caller's doing: that is a 502.
+ */
+export function upstreamError(reply: CosmosReply, subject?: string): UpstreamStatusError | BridgeError {
+  if (reply.status === 401 || reply.status === 403) {
+    return new BridgeError(
+      'UpstreamAuthFailed',
+      "Cosmos DB refused the bridge's credentials; check the account key setting.",
+      passedBackHeaders(reply),
+    );
+  }
   let code = `Http${reply.status}`;
   let message = `Cosmos DB answered ${reply.status}.`;
   try {

@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import type { CallOptions, CosmosClient, CosmosReply, DocumentAddress } from '../cosmos/client.js';
 import { assertValidId, decodeSlug } from '../cosmos/ids.js';
 import { parsePartitionKeyField, samePartitionKey, type PartitionKey } from '../cosmos/partition-key.js';
-import { BridgeError, errorResponse, isCallerError, jsonResponse, type CallerError } from '../http/errors.js';
+import { BridgeError, isCallerError, jsonResponse, type CallerError } from '../http/errors.js';
 import { describeError, type Logger } from '../log.js';
 import { MeasuringStream, tooLarge } from '../multipart/measure.js';
 import { readMultipart, type FormPart } from '../multipart/parts.js';
@@ -93,9 +93,11 @@ async function fromMultipart(
     if (request.signal.aborted) throw callerLeft();
     return jsonResponse(201, { attachments: results }, summaryHeaders(created));
   } catch (err) {
-    reader.close();
+    // A part's upload that broke off because the form itself failed reports the form's failure.
+    const formFailure = await reader.close();
     await rollBack(created, address, { ...options, partitionKey }, context);
-    return errorResponse(asCallerError(err, body.failed() || request.signal.aborted));
+    if (!isCallerError(err) && formFailure) throw formFailure;
+    throw asCallerError(err, body.failed() || request.signal.aborted);
   }
 }
 
