@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { API_VERSION, CosmosClient } from '../../src/cosmos/client.js';
+import { masterKeyAuthorization, requestDate } from '../../src/cosmos/signer.js';
+import { startDevHost, type DevHost } from '../../src/devhost/host.js';
+import {
+  startEmulator,
+  type Emulator,
+  type EmulatorOptions,
+  type ObservedRequest,
+} from '../../src/emulator/server.js';
+import { jsonLineLogger } from '../../src/log.js';
+import { loadSettings, type Env } from '../../src/settings.js';
+
+export const DB = 'demo';
+export const COLL = 'items';
+export const DOC = 'welcome';
+export const FUNCTION_KEY = 'test-function-key-0123456789';
+
+/** A running bridge (dev host) in front of a running emulator, over real loopback sockets. */
+export interface Stack {
+  host: DevHost;
+  emulator: Emulator;
+  /** A signed client straight to the emulator, for checking what was stored. */
+  cosmos: CosmosClient;
+  logs: string[];
+  requests: ObservedRequest[];
+  /** The attachments route of a seeded document. */
+  route(doc?: string): string;
+  /** Headers a caller normally sends: the function key and the document's partition key. */
+  headers(doc?: string): Record<string, string>;
+  listAttachments(doc?: string): Promise<Record<string, unknown>[]>;
+  readMedia(mediaLink: string): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  env?: Env;
+  emulator?: EmulatorOptions;
+  /** Extra documents to seed in demo/items (partition key /id). */
+  docs?: string[];
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const logs: string[] = [];
+  const requests: ObservedRequest[] = [];
+  const log = jsonLineLogger((_level, line) => logs.push(line));
+  const emulator = await startEmulator({
+    port: 0,
+    log,
+    onRequest: (request) => requests.push(request),
+    ...options.emulator,
+  });
+  emulator.store.createDatabase({ id: DB });
+  emulator.store.createCollection(DB, { id: COLL, partitionKey: { paths: ['/id'], kind: 'Hash' } });
+  for (const doc of [DOC, 'other', ...(options.docs ?? [])]) {
+    emulator.store.createDocument(DB, COLL, { id: doc }, JSON.stringify([doc]));
+  }
+  const env: Env = {
+    PORT: '0',
+    COSMOS_ENDPOINT: emulator.url,
+    COSMOS_KEY: emulator.key,
+    DEV_FUNCTION_KEY: FUNCTION_KEY,
+    ...options.env,
+  };
+  const host = await startDevHost(env, log);
+  const cosmos = new CosmosClient({
+    ...loadSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).cosmos,
+    timeoutMs: 30_000,
+    connections: 4,
+  });
+  const enc = encodeURIComponent;
+  const stack: Stack = {
+    host,
+    emulator,
+    cosmos,
+    logs,
+    requests,
+    route: (doc = DOC) => `${host.url}/api/dbs/${DB}/colls/${COLL}/docs/${enc(doc)}/attachments`,
+    headers: (doc = DOC) => ({
+      'x-functions-key': FUNCTION_KEY,
+      'x-ms-documentdb-partitionkey': JSON.stringify([doc]),
+    }),
+    async listAttachments(doc = DOC) {
+      const reply = await cosmos.send({
+        method: 'GET',
+        path: `/dbs/${DB}/colls/${COLL}/docs/${enc(doc)}/attachments`,
+        resourceType: 'attachments',
+        resourceLink: `dbs/${DB}/colls/${COLL}/docs/${doc}`,
+        partitionKey: [doc],
+      });
+      if (reply.status !== 200) throw new Error(`list failed: ${reply.status} ${reply.body}`);
+      return (JSON.parse(reply.body) as { Attachments: Record<string, unknown>[] }).Attachments;
+    },
+    async readMedia(mediaLink) {
+      const mediaId = mediaLink.replace(/^\/media\//, '');
+      const rid = Buffer.from(mediaId.replace(/-/g, '/'), 'base64').subarray(0, 20);
+      const date = requestDate();
+      const key = loadSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).cosmos.key;
+      const response = await fetch(`${emulator.url}/media/${mediaId}`, {
+        headers: {
+          'x-ms-date': date,
+          'x-ms-version': API_VERSION,
+          authorization: masterKeyAuthorization(key, {
+            verb: 'GET',
+            resourceType: 'media',
+            resourceLink: rid.toString('base64').replace(/\//g, '-').toLowerCase(),
+            date,
+          }),
+        },
+      });
+      if (response.status !== 200)
+        throw new Error(`media read failed: ${response.status} ${await response.text()}`);
+      return Buffer.from(await response.arrayBuffer());
+    },
+    async close() {
+      await host.close();
+      await cosmos.close();
+      await emulator.close();
+    },
+  };
+  return stack;
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function json(response: Response): Promise<Record<string, unknown>> {
+  return (await response.json()) as Record<string, unknown>;
+}
