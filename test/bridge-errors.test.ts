@@ -225,6 +225,28 @@ describe('nothing half-done', () => {
     expect((await stack.listAttachments('e-roll')).map((a) => a.id)).toEqual(['taken.txt']);
   });
 
+  it('fails cleanly when a part crosses the limit before the previous part finished uploading', async () => {
+    // One small body, so busboy meets the oversized second part while the first is still queued.
+    const tiny = await startStack({ env: { MAX_PART_BYTES: '1000' } });
+    try {
+      const boundary = 'one-chunk';
+      const body = multipart(boundary, [
+        filePart('first.txt', 'ok'),
+        filePart('second.bin', 'z'.repeat(3000)),
+      ]);
+      const response = await fetch(tiny.route(), {
+        method: 'POST',
+        headers: { ...tiny.headers(), 'content-type': `multipart/form-data; boundary=${boundary}` },
+        body: Buffer.from(body),
+      });
+      expect(response.status).toBe(413);
+      expect(await json(response)).toMatchObject({ code: 'PayloadTooLarge' });
+      expect(await tiny.listAttachments()).toEqual([]);
+    } finally {
+      await tiny.close();
+    }
+  });
+
   it('rolls back when the partitionKey field comes after a file', async () => {
     const data = new FormData();
     data.append('a', new Blob(['x']), 'early.txt');

@@ -86,8 +86,8 @@ export class CosmosClient {
     // undici gives up on the request, so remember it.
     let bodyError: Error | undefined;
     if (request.body !== undefined && typeof request.body !== 'string') {
-      request.body.once('error', (err) => {
-        bodyError = err;
+      request.body.on('error', (err) => {
+        bodyError ??= err;
       });
     }
     try {

@@ -79,7 +79,7 @@ function bodyOf(req: IncomingMessage): IncomingBody | undefined {
             new Error('The client closed the connection before the request body was complete.'),
           );
         };
-        req.once('error', fail);
+        req.on('error', fail);
         req.once('close', fail);
       },
       pull() {

@@ -76,7 +76,15 @@ export function readMultipart(
       overLimit('parts', limits.maxParts);
       return;
     }
-    stream.once('limit', () => stream.destroy(tooLarge(limits.maxPartBytes, 'MAX_PART_BYTES')));
+    // A part may fail before the consumer reached it (busboy parses a whole chunk at once, and
+    // destroys the current file stream when the form breaks). Its error then reaches the consumer
+    // through the queue or its own pipeline; without this listener it would crash the process.
+    stream.on('error', () => {});
+    stream.once('limit', () => {
+      const err = tooLarge(limits.maxPartBytes, 'MAX_PART_BYTES');
+      queue.fail(err);
+      stream.destroy(err);
+    });
     queue.push({ type: 'file', name, filename: info.filename, mimeType: info.mimeType, stream });
   });
   parser.on('field', (name, value, info) => {
@@ -100,8 +108,8 @@ export function readMultipart(
   parser.on('fieldsLimit', () => overLimit('fields', limits.maxFields));
 
   let bodyError: Error | undefined;
-  body.once('error', (err) => {
-    bodyError = err;
+  body.on('error', (err) => {
+    bodyError ??= err;
   });
   let closedByConsumer = false;
   const settled = new Promise<void>((resolve) => {

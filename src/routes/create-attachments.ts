@@ -283,7 +283,7 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
 function watchBody(webBody: Request['body']): { stream: Readable; failed: () => boolean } {
   const stream = webBody ? Readable.fromWeb(webBody) : Readable.from([]);
   let failed = false;
-  stream.once('error', () => {
+  stream.on('error', () => {
     failed = true;
   });
   return { stream, failed: () => failed };
