@@ -57,6 +57,7 @@ describe('malformed requests', () => {
     ['application/json', '{"contentType":"a/b","media":"x"}', 400, 'InvalidId'],
     ['application/json', '{"id":"a/b","contentType":"a/b","media":"x"}', 400, 'InvalidId'],
     ['application/json', '{"id":"trailing ","contentType":"a/b","media":"x"}', 400, 'InvalidId'],
+    ['application/json', '{"id":"..","contentType":"a/b","media":"x"}', 400, 'InvalidId'],
   ])('%s %j answers %i %s', async (contentType, body, status, code) => {
     const before = await mediaFiles();
     const result = await post('e-json', {
@@ -86,6 +87,9 @@ describe('malformed requests', () => {
       body: 'x',
     });
     expect(bad).toMatchObject({ status: 400, body: { code: 'InvalidId' } });
+    // An attachment named ".." would make its delete URL the document's own.
+    const dots = await post('e-multi', { headers: { 'content-type': 'text/plain', slug: '..' }, body: 'x' });
+    expect(dots).toMatchObject({ status: 400, body: { code: 'InvalidId' } });
     const malformed = await post('e-multi', {
       headers: { 'content-type': 'text/plain', slug: '%E0%A4%A' },
       body: 'x',

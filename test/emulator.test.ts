@@ -386,3 +386,14 @@ function signedHeaders(verb: string, target: { resourceType: string; resourceLin
     }),
   };
 }
+
+describe('emulator: stats', () => {
+  it('counts connections and requests, unsigned, for benchmarks in another process', async () => {
+    const before = emulator.stats();
+    await send({ method: 'GET', path: '/dbs', resourceType: 'dbs', resourceLink: '' });
+    const response = await fetch(`${emulator.url}/_emulator/stats`);
+    const stats = (await response.json()) as { connections: number; requests: number };
+    expect(stats.requests).toBe(before.requests + 1);
+    expect(stats.connections).toBeGreaterThanOrEqual(before.connections);
+  });
+});

@@ -14,6 +14,8 @@ export function idProblem(id: string): string | undefined {
   if ([...id].length > MAX_ID_CHARS) return `is longer than ${MAX_ID_CHARS} characters`;
   if (FORBIDDEN.test(id)) return 'contains "/", "\\", "?", "#" or a control character';
   if (id.endsWith(' ')) return 'ends with a space';
+  // A dot segment would be resolved in the upstream URL: an attachment named ".." is its document.
+  if (id === '.' || id === '..') return 'is a dot segment ("." or "..")';
   return undefined;
 }
 

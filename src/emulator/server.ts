@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { idProblem } from '../cosmos/ids.js';
 import { prepareEarlyAnswer } from '../http/early-answer.js';
 import { closeServer, listen } from '../http/listening.js';
 import { silentLogger, describeError, type Logger } from '../log.js';
@@ -63,8 +64,19 @@ export interface Emulator {
   readonly key: string;
   readonly mediaDir: string;
   readonly store: EmulatorStore;
+  /** Connections accepted and requests seen so far. */
+  stats(): EmulatorStats;
   close(): Promise<void>;
 }
+
+export interface EmulatorStats {
+  connections: number;
+  openConnections: number;
+  requests: number;
+}
+
+/** Unsigned, outside Cosmos DB's namespace: lets a benchmark in another process read the stats. */
+const STATS_PATH = '/_emulator/stats';
 
 /**
  * A local stand-in for the slice of Cosmos DB's REST API this project uses: databases, collections,
@@ -88,6 +100,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     lsn: 0,
     onRequest: options.onRequest,
+    stats: { connections: 0, openConnections: 0, requests: 0 },
   };
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     handle(req, res, context).catch((err: unknown) => {
@@ -97,6 +110,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       else res.destroy();
     });
   });
+  server.on('connection', (socket) => {
+    context.stats.connections += 1;
+    context.stats.openConnections += 1;
+    socket.once('close', () => (context.stats.openConnections -= 1));
+  });
   await listen(server, options.port ?? EMULATOR_PORT, options.host ?? '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
   return {
@@ -105,6 +123,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     key: keyText,
     mediaDir,
     store,
+    stats: () => ({ ...context.stats }),
     async close() {
       await closeServer(server);
       if (ownsMediaDir) await rm(mediaDir, { recursive: true, force: true });
@@ -119,9 +138,16 @@ interface Context {
   media: { dir: string; discard: boolean; maxBytes: number };
   lsn: number;
   onRequest: ((request: ObservedRequest) => void) | undefined;
+  stats: EmulatorStats;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
+  if (req.url === STATS_PATH && req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(ctx.stats));
+    return;
+  }
+  ctx.stats.requests += 1;
   if (ctx.onRequest) {
     const { authorization: _, ...headers } = req.headers;
     ctx.onRequest({
@@ -265,9 +291,7 @@ async function createAttachment(req: IncomingMessage, res: ServerResponse, ctx: 
   } catch {
     throw badRequest('The Slug header is not valid percent-encoded UTF-8.');
   }
-  if (id === '' || /[/\\?#]/.test(id) || id.endsWith(' ') || [...id].length > 255) {
-    throw badRequest('The resource name in the Slug header is invalid.');
-  }
+  if (idProblem(id) !== undefined) throw badRequest('The resource name in the Slug header is invalid.');
   // Refuse before reading any byte where the service would.
   ctx.store.checkAttachmentCreate(ref, id);
   const declared = Number(header(req, 'content-length') ?? NaN);
@@ -340,7 +364,7 @@ function attachmentBody(body: unknown): Record<string, unknown> & { id: string }
     );
   }
   const id = (body as { id: string }).id;
-  if (id === '' || /[/\\?#]/.test(id) || id.endsWith(' ')) throw badRequest('The resource name is invalid.');
+  if (idProblem(id) !== undefined) throw badRequest('The resource name is invalid.');
   return body as Record<string, unknown> & { id: string };
 }
 
