@@ -1,5 +1,6 @@
 // Azure Functions entry point (Node.js v4 programming model). It only adapts: the bridge core does the work.
 import { app } from '@azure/functions';
+import { signsInEndUsers } from '../src/auth/authenticate.js';
 import { createBridge } from '../src/bridge.js';
 import { azureHandler } from '../src/http/azure-adapter.js';
 import { jsonLineLogger } from '../src/log.js';
@@ -9,11 +10,22 @@ import { loadSettings } from '../src/settings.js';
 app.setup({ enableHttpStream: true });
 
 // A missing or malformed setting fails the app at start, with a message naming the setting.
-const bridge = createBridge({ settings: loadSettings(process.env), log: jsonLineLogger() });
+const settings = loadSettings(process.env);
+const bridge = createBridge({ settings, log: jsonLineLogger() });
+const handler = azureHandler(bridge.fetch);
 
 app.http('createAttachments', {
   methods: ['POST'],
-  authLevel: 'function',
+  // Function keys by default; with end-user sign-in the core checks the token or principal itself.
+  authLevel: signsInEndUsers(settings.auth) ? 'anonymous' : 'function',
   route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments',
-  handler: azureHandler(bridge.fetch),
+  handler,
+});
+
+// Webhook senders prove themselves with a Standard Webhooks signature, which the core checks.
+app.http('webhookAttachments', {
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  route: 'webhooks/dbs/{db}/colls/{coll}/docs/{doc}/attachments',
+  handler,
 });

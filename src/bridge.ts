@@ -1,20 +1,27 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { authenticator } from './auth/authenticate.js';
 import { CosmosClient, type DocumentAddress } from './cosmos/client.js';
 import { assertValidId } from './cosmos/ids.js';
 import { BridgeError, errorResponse, isCallerError } from './http/errors.js';
 import { describeError, silentLogger, type Logger } from './log.js';
-import { createAttachments, type RouteContext } from './routes/create-attachments.js';
+import { targetAllowed } from './policy/targets.js';
+import { writePolicy } from './policy/write-policy.js';
+import type { RouteContext } from './routes/attachment-writer.js';
+import { createAttachments } from './routes/create-attachments.js';
+import { receiveWebhook } from './routes/webhook.js';
 import type { Settings } from './settings.js';
 
 /** The route prefix host.json declares; the core sees the same URLs the Functions host does. */
 export const ROUTE_PREFIX = 'api';
-const ATTACHMENTS_ROUTE = /^\/api\/dbs\/([^/]+)\/colls\/([^/]+)\/docs\/([^/]+)\/attachments\/?$/;
+const TARGET = String.raw`dbs/([^/]+)/colls/([^/]+)/docs/([^/]+)/attachments/?$`;
+const ATTACHMENTS_ROUTE = new RegExp(`^/${ROUTE_PREFIX}/${TARGET}`);
+const WEBHOOK_ROUTE = new RegExp(`^/${ROUTE_PREFIX}/webhooks/${TARGET}`);
 
 export interface BridgeOptions {
   settings: Settings;
   /**
-   * When set, callers must present this key in `x-functions-key` or `?code=`, as authLevel `function`
-   * asks. In Azure the Functions host checks keys before the core runs, so it is left unset there.
+   * When set, callers of the upload route must present this key in `x-functions-key` or `?code=`, as
+   * authLevel `function` asks. In Azure the Functions host checks keys before the core runs, so it is
+   * left unset there. Not used when end users sign in (AUTH_JWT_ISSUER, AUTH_EASY_AUTH).
    */
   functionKey?: string | undefined;
   log?: Logger;
@@ -29,15 +36,36 @@ export interface Bridge {
 export function createBridge({ settings, functionKey, log = silentLogger }: BridgeOptions): Bridge {
   const cosmos = new CosmosClient({
     ...settings.cosmos,
-    timeoutMs: settings.upstreamTimeoutMs,
-    connections: settings.upstreamConnections,
+    timeoutMs: settings.upstream.timeoutMs,
+    connections: settings.upstream.connections,
+    retryBudgetMs: settings.upstream.retryBudgetMs,
+    log,
   });
-  const context: RouteContext = { cosmos, settings, log };
+  const authenticate = authenticator(settings.auth, functionKey);
 
   async function route(request: Request, url: URL): Promise<Response> {
-    const match = ATTACHMENTS_ROUTE.exec(url.pathname);
-    if (!match) throw new BridgeError('NotFound', 'No such route.');
-    if (functionKey !== undefined) checkFunctionKey(request, url, functionKey);
+    const upload = ATTACHMENTS_ROUTE.exec(url.pathname);
+    if (upload) {
+      const caller = await authenticate(request, url);
+      const address = target(request, upload);
+      return createAttachments(request, address, {
+        cosmos,
+        settings,
+        log,
+        policy: writePolicy(settings, caller),
+      });
+    }
+    const webhook = WEBHOOK_ROUTE.exec(url.pathname);
+    if (webhook && settings.webhookSecrets.length > 0) {
+      const address = target(request, webhook);
+      const context: RouteContext = { cosmos, settings, log, policy: writePolicy(settings, undefined) };
+      return receiveWebhook(request, url, address, { ...context, webhookSecrets: settings.webhookSecrets });
+    }
+    throw new BridgeError('NotFound', 'No such route.');
+  }
+
+  /** Method, ids and ALLOWED_TARGETS: all refused before anything is sent upstream. */
+  function target(request: Request, match: RegExpExecArray): DocumentAddress {
     if (request.method !== 'POST') {
       throw new BridgeError('MethodNotAllowed', 'Only POST is supported on this route.', { allow: 'POST' });
     }
@@ -46,7 +74,13 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
       coll: pathId(match[2]!, 'collection id'),
       doc: pathId(match[3]!, 'document id'),
     };
-    return createAttachments(request, address, context);
+    if (!targetAllowed(settings.allowedTargets, address.db, address.coll)) {
+      throw new BridgeError(
+        'Forbidden',
+        `Writing to ${address.db}/${address.coll} is not allowed (ALLOWED_TARGETS).`,
+      );
+    }
+    return address;
   }
 
   return {
@@ -92,20 +126,4 @@ function pathId(segment: string, what: string): string {
     throw new BridgeError('InvalidId', `The ${what} in the path is percent-encoded twice.`);
   }
   return assertValidId(decoded, `${what} in the path`);
-}
-
-function checkFunctionKey(request: Request, url: URL, expected: string): void {
-  // As the Functions host does: the header wins over the query string.
-  const presented = request.headers.get('x-functions-key') ?? url.searchParams.get('code');
-  if (presented === null || !sameSecret(presented, expected)) {
-    throw new BridgeError(
-      'Unauthorized',
-      'A valid function key is required (x-functions-key header or ?code=).',
-    );
-  }
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(a), digest(b));
 }

@@ -1,57 +1,119 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { parseContentTypes, type ContentTypeRule } from './policy/content-types.js';
+import { parseTargets, type TargetRule } from './policy/targets.js';
+import { SettingsError } from './settings-error.js';
 
 /** Read from app settings (environment). Secrets are held as KeyObjects, which never print. */
 export interface CosmosSettings {
   endpoint: URL;
   key: KeyObject;
+  /** Tried when Cosmos DB refuses `key` (401), and preferred from then on: rotation without downtime. */
+  secondaryKey?: KeyObject | undefined;
 }
 
-export interface Settings {
-  cosmos: CosmosSettings;
-  /** Largest accepted part (file) in bytes; one byte more is a 413. */
+export interface Limits {
+  /** Largest accepted part (file) or raw body in bytes; one byte more is a 413. */
   maxPartBytes: number;
-  /** Bounds upstream connect, response headers and idle response body. */
-  upstreamTimeoutMs: number;
-  /** Size of the one keep-alive connection pool to Cosmos DB. */
-  upstreamConnections: number;
+  /** Largest request body in bytes, all parts together. */
+  maxRequestBytes: number;
   /** Most parts (files and fields together), files and fields in one multipart body. */
   maxParts: number;
   maxFiles: number;
   maxFields: number;
   /** Largest text field (e.g. a `metadata` JSON body), and largest JSON request body. */
   maxFieldBytes: number;
+  /** Content types attachments may have; undefined allows any. */
+  allowedContentTypes: ContentTypeRule[] | undefined;
+}
+
+export interface UpstreamSettings {
+  /** Bounds upstream connect, response headers and idle response body. */
+  timeoutMs: number;
+  /** Size of the one keep-alive connection pool to Cosmos DB. */
+  connections: number;
+  /** Total time retries of a throttled (429, 449, 503) request may take. */
+  retryBudgetMs: number;
+  /** A part up to this size is held in memory so it can be sent again; a larger one streams once. */
+  replayBufferBytes: number;
+}
+
+export interface JwtSettings {
+  issuer: string;
+  audience: string;
+  /** From the issuer's OpenID configuration when not set. */
+  jwksUri: URL | undefined;
+}
+
+export interface AuthSettings {
+  /** OIDC bearer tokens for end users; when set, a valid token is required on the upload routes. */
+  jwt: JwtSettings | undefined;
+  /** Trust the `x-ms-client-principal` header App Service Authentication injects. */
+  easyAuth: boolean;
+  /** A claim whose value every write's partition key must equal. */
+  partitionClaim: string | undefined;
+}
+
+export interface Settings {
+  cosmos: CosmosSettings;
+  limits: Limits;
+  upstream: UpstreamSettings;
+  auth: AuthSettings;
+  /** `database/collection` patterns callers may write to; undefined allows every collection. */
+  allowedTargets: TargetRule[] | undefined;
+  /** Standard Webhooks secrets (several during rotation); empty disables the webhook route. */
+  webhookSecrets: string[];
 }
 
 export type Env = Record<string, string | undefined>;
 
 export const DEFAULTS = {
   maxPartBytes: 64 * 1024 * 1024,
-  upstreamTimeoutMs: 30_000,
-  upstreamConnections: 64,
+  maxRequestBytes: 100 * 1024 * 1024,
   maxParts: 100,
   maxFiles: 50,
   maxFields: 50,
   maxFieldBytes: 256 * 1024,
+  upstreamTimeoutMs: 30_000,
+  upstreamConnections: 64,
+  retryBudgetMs: 15_000,
+  replayBufferBytes: 4 * 1024 * 1024,
 } as const;
 
-/** A misconfiguration, reported at start. The message names the setting and never holds its value. */
-export class SettingsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SettingsError';
-  }
-}
+export { SettingsError };
 
 export function loadSettings(env: Env): Settings {
+  const auth = readAuth(env);
+  const allowedTargets = present(env.ALLOWED_TARGETS)
+    ? parseTargets(env.ALLOWED_TARGETS, 'ALLOWED_TARGETS')
+    : undefined;
+  if ((auth.jwt || auth.easyAuth) && !allowedTargets) {
+    throw new SettingsError(
+      'ALLOWED_TARGETS must be set when end users sign in (AUTH_JWT_ISSUER or AUTH_EASY_AUTH): name the ' +
+        'database/collection pairs they may write to, or "*/*" to allow every collection on purpose.',
+    );
+  }
   return {
     cosmos: readCosmos(env),
-    maxPartBytes: readInteger(env, 'MAX_PART_BYTES', DEFAULTS.maxPartBytes, 1),
-    upstreamTimeoutMs: readInteger(env, 'UPSTREAM_TIMEOUT_MS', DEFAULTS.upstreamTimeoutMs, 1),
-    upstreamConnections: readInteger(env, 'UPSTREAM_CONNECTIONS', DEFAULTS.upstreamConnections, 1),
-    maxParts: readInteger(env, 'MAX_PARTS', DEFAULTS.maxParts, 1),
-    maxFiles: readInteger(env, 'MAX_FILES', DEFAULTS.maxFiles, 1),
-    maxFields: readInteger(env, 'MAX_FIELDS', DEFAULTS.maxFields, 1),
-    maxFieldBytes: readInteger(env, 'MAX_FIELD_BYTES', DEFAULTS.maxFieldBytes, 1),
+    limits: {
+      maxPartBytes: readInteger(env, 'MAX_PART_BYTES', DEFAULTS.maxPartBytes, 1),
+      maxRequestBytes: readInteger(env, 'MAX_REQUEST_BYTES', DEFAULTS.maxRequestBytes, 1),
+      maxParts: readInteger(env, 'MAX_PARTS', DEFAULTS.maxParts, 1),
+      maxFiles: readInteger(env, 'MAX_FILES', DEFAULTS.maxFiles, 1),
+      maxFields: readInteger(env, 'MAX_FIELDS', DEFAULTS.maxFields, 1),
+      maxFieldBytes: readInteger(env, 'MAX_FIELD_BYTES', DEFAULTS.maxFieldBytes, 1),
+      allowedContentTypes: present(env.ALLOWED_CONTENT_TYPES)
+        ? parseContentTypes(env.ALLOWED_CONTENT_TYPES, 'ALLOWED_CONTENT_TYPES')
+        : undefined,
+    },
+    upstream: {
+      timeoutMs: readInteger(env, 'UPSTREAM_TIMEOUT_MS', DEFAULTS.upstreamTimeoutMs, 1),
+      connections: readInteger(env, 'UPSTREAM_CONNECTIONS', DEFAULTS.upstreamConnections, 1),
+      retryBudgetMs: readInteger(env, 'UPSTREAM_RETRY_BUDGET_MS', DEFAULTS.retryBudgetMs, 0),
+      replayBufferBytes: readInteger(env, 'REPLAY_BUFFER_BYTES', DEFAULTS.replayBufferBytes, 0),
+    },
+    auth,
+    allowedTargets,
+    webhookSecrets: readWebhookSecrets(env),
   };
 }
 
@@ -68,6 +130,9 @@ function readCosmos(env: Env): CosmosSettings {
   const connectionString = env.COSMOS_CONNECTION_STRING;
   const endpoint = env.COSMOS_ENDPOINT;
   const key = env.COSMOS_KEY;
+  const secondaryKey = present(env.COSMOS_KEY_SECONDARY)
+    ? parseKey(env.COSMOS_KEY_SECONDARY, 'COSMOS_KEY_SECONDARY')
+    : undefined;
   if (present(connectionString)) {
     if (present(endpoint) || present(key)) {
       throw new SettingsError(
@@ -86,6 +151,7 @@ function readCosmos(env: Env): CosmosSettings {
     return {
       endpoint: parseEndpoint(accountEndpoint, 'COSMOS_CONNECTION_STRING (AccountEndpoint)'),
       key: parseKey(accountKey, 'COSMOS_CONNECTION_STRING (AccountKey)'),
+      secondaryKey,
     };
   }
   if (!present(endpoint) && !present(key)) {
@@ -95,7 +161,11 @@ function readCosmos(env: Env): CosmosSettings {
   }
   if (!present(endpoint)) throw new SettingsError('COSMOS_KEY is set but COSMOS_ENDPOINT is missing.');
   if (!present(key)) throw new SettingsError('COSMOS_ENDPOINT is set but COSMOS_KEY is missing.');
-  return { endpoint: parseEndpoint(endpoint, 'COSMOS_ENDPOINT'), key: parseKey(key, 'COSMOS_KEY') };
+  return {
+    endpoint: parseEndpoint(endpoint, 'COSMOS_ENDPOINT'),
+    key: parseKey(key, 'COSMOS_KEY'),
+    secondaryKey,
+  };
 }
 
 /** `AccountEndpoint=https://...:443/;AccountKey=abc==;` as the portal shows it; names are case-insensitive. */
@@ -116,6 +186,14 @@ function parseConnectionString(value: string): Map<string, string> {
 }
 
 function parseEndpoint(value: string, setting: string): URL {
+  const url = parseUrl(value, setting);
+  if (url.pathname !== '/' || url.search || url.hash) {
+    throw new SettingsError(`${setting} must be the account's origin, without a path or query.`);
+  }
+  return url;
+}
+
+function parseUrl(value: string, setting: string): URL {
   let url: URL;
   try {
     url = new URL(value.trim());
@@ -126,9 +204,6 @@ function parseEndpoint(value: string, setting: string): URL {
     throw new SettingsError(`${setting} must be an http:// or https:// URL.`);
   }
   if (url.username || url.password) throw new SettingsError(`${setting} must not contain credentials.`);
-  if (url.pathname !== '/' || url.search || url.hash) {
-    throw new SettingsError(`${setting} must be the account's origin, without a path or query.`);
-  }
   return url;
 }
 
@@ -140,6 +215,61 @@ function parseKey(value: string, setting: string): KeyObject {
     throw new SettingsError(`${setting} is not a base64 account key.`);
   }
   return createSecretKey(Buffer.from(trimmed, 'base64'));
+}
+
+function readAuth(env: Env): AuthSettings {
+  let jwt: JwtSettings | undefined;
+  if (present(env.AUTH_JWT_ISSUER)) {
+    if (!present(env.AUTH_JWT_AUDIENCE)) {
+      throw new SettingsError(
+        'AUTH_JWT_AUDIENCE must be set with AUTH_JWT_ISSUER: tokens are checked for both.',
+      );
+    }
+    const issuer = env.AUTH_JWT_ISSUER.trim();
+    requireSecureUrl(parseUrl(issuer, 'AUTH_JWT_ISSUER'), 'AUTH_JWT_ISSUER');
+    const jwksUri = present(env.AUTH_JWT_JWKS_URI)
+      ? parseUrl(env.AUTH_JWT_JWKS_URI, 'AUTH_JWT_JWKS_URI')
+      : undefined;
+    if (jwksUri) requireSecureUrl(jwksUri, 'AUTH_JWT_JWKS_URI');
+    jwt = { issuer, audience: env.AUTH_JWT_AUDIENCE.trim(), jwksUri };
+  } else if (present(env.AUTH_JWT_AUDIENCE) || present(env.AUTH_JWT_JWKS_URI)) {
+    throw new SettingsError('AUTH_JWT_AUDIENCE and AUTH_JWT_JWKS_URI need AUTH_JWT_ISSUER.');
+  }
+  const easyAuth = readBoolean(env, 'AUTH_EASY_AUTH');
+  const partitionClaim = present(env.AUTH_PARTITION_CLAIM) ? env.AUTH_PARTITION_CLAIM.trim() : undefined;
+  if (partitionClaim && !jwt && !easyAuth) {
+    throw new SettingsError(
+      'AUTH_PARTITION_CLAIM needs end-user sign-in: set AUTH_JWT_ISSUER or AUTH_EASY_AUTH.',
+    );
+  }
+  return { jwt, easyAuth, partitionClaim };
+}
+
+/** Keys and tokens must not travel in clear text, except to this machine (tests, local identity servers). */
+function requireSecureUrl(url: URL, setting: string): void {
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !loopback) throw new SettingsError(`${setting} must be an https:// URL.`);
+}
+
+function readWebhookSecrets(env: Env): string[] {
+  if (!present(env.WEBHOOK_SECRET)) return [];
+  const secrets = env.WEBHOOK_SECRET.trim().split(/\s+/);
+  for (const secret of secrets) {
+    const body = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : '';
+    if (!BASE64.test(body) || Buffer.from(body, 'base64').length < 16) {
+      throw new SettingsError(
+        'WEBHOOK_SECRET must hold one or more space-separated secrets of the form whsec_<base64, 16 bytes or more>.',
+      );
+    }
+  }
+  return secrets;
+}
+
+function readBoolean(env: Env, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
+  throw new SettingsError(`${name} must be true or false, got "${env[name]?.trim()}".`);
 }
 
 export function readInteger(env: Env, name: string, fallback: number, min: number): number {

@@ -18,6 +18,7 @@ beforeAll(async () => {
     EMULATOR_PORT: '0',
     DEV_FUNCTION_KEY: KEY,
     MAX_PART_BYTES: String(FILE_BYTES),
+    MAX_REQUEST_BYTES: String(FILE_BYTES + MiB),
   });
 });
 afterAll(async () => {

@@ -24,7 +24,7 @@ describe('settings', () => {
     });
     expect(settings.cosmos.endpoint.origin).toBe('https://acct.documents.azure.com');
     expect(settings.cosmos.key.export().toString('base64')).toBe(KEY);
-    expect(settings.maxPartBytes).toBe(DEFAULTS.maxPartBytes);
+    expect(settings.limits.maxPartBytes).toBe(DEFAULTS.maxPartBytes);
   });
 
   it('reads endpoint and key, and allows http:// for emulators', () => {
@@ -34,7 +34,7 @@ describe('settings', () => {
       MAX_PART_BYTES: '1024',
     });
     expect(settings.cosmos.endpoint.href).toBe('http://127.0.0.1:8081/');
-    expect(settings.maxPartBytes).toBe(1024);
+    expect(settings.limits.maxPartBytes).toBe(1024);
   });
 
   it.each([

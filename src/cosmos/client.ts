@@ -1,7 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { BridgeError, isCallerError } from '../http/errors.js';
+import { silentLogger, type Logger } from '../log.js';
 import type { CosmosSettings } from '../settings.js';
 import { encodeSlug } from './ids.js';
 import { encodePartitionKey, type PartitionKey } from './partition-key.js';
@@ -30,7 +32,8 @@ export interface CosmosRequest extends CallOptions {
   /** Signed link, ids as they are. */
   resourceLink: string;
   headers?: Record<string, string>;
-  body?: string | Readable;
+  /** A string or Buffer can be sent again (retries, key rotation); a stream is sent once. */
+  body?: string | Buffer | Readable;
 }
 
 /** Any answer Cosmos DB gave, error statuses included; the body is always read. */
@@ -38,23 +41,38 @@ export interface CosmosReply {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Cosmos DB refused the key in use and the client switched to the other one: sending again will work. */
+  keySwitched?: boolean;
 }
 
 export interface ClientOptions extends CosmosSettings {
   timeoutMs: number;
   connections: number;
+  /** Total time retries of a throttled request may take; 0 disables retries. */
+  retryBudgetMs?: number;
+  log?: Logger;
 }
+
+/** Throttled (429), retry-with (449) and unavailable (503): safe to send again, even for writes. */
+export const RETRYABLE_STATUSES = new Set([429, 449, 503]);
+const MAX_BACKOFF_MS = 5_000;
 
 /**
  * Cosmos DB's REST surface for attachments, over one keep-alive pool shared by every invocation of the
- * function app. Signs each request with the master key; the key never leaves this object.
+ * function app. Signs each request with the master key; the key never leaves this object. Retries
+ * throttled requests whose body can be replayed, and fails over to the secondary key on a 401.
  */
 export class CosmosClient {
   readonly #pool: Pool;
-  readonly #key: KeyObject;
+  readonly #keys: KeyObject[];
+  #preferredKey = 0;
+  readonly #retryBudgetMs: number;
+  readonly #log: Logger;
 
   constructor(options: ClientOptions) {
-    this.#key = options.key;
+    this.#keys = options.secondaryKey ? [options.key, options.secondaryKey] : [options.key];
+    this.#retryBudgetMs = options.retryBudgetMs ?? 0;
+    this.#log = options.log ?? silentLogger;
     this.#pool = new Pool(options.endpoint.origin, {
       connections: options.connections,
       connectTimeout: options.timeoutMs,
@@ -65,12 +83,45 @@ export class CosmosClient {
   }
 
   async send(request: CosmosRequest): Promise<CosmosReply> {
+    const started = Date.now();
+    const replayable = !(request.body instanceof Readable);
+    let switchedKey = false;
+    for (let attempt = 0; ; attempt++) {
+      const keyIndex = this.#preferredKey;
+      const reply = await this.#sendOnce(request, this.#keys[keyIndex]!);
+      if (reply.status === 401 && this.#keys.length > 1 && !switchedKey) {
+        switchedKey = true;
+        this.#refused(keyIndex);
+        if (replayable) continue;
+        return { ...reply, keySwitched: true };
+      }
+      if (replayable && RETRYABLE_STATUSES.has(reply.status)) {
+        const wait = retryDelayMs(reply, attempt);
+        if (Date.now() - started + wait <= this.#retryBudgetMs) {
+          await delay(wait);
+          continue;
+        }
+      }
+      return reply;
+    }
+  }
+
+  /** The key Cosmos DB refused: prefer the other one from now on (unless another request already switched). */
+  #refused(keyIndex: number): void {
+    if (this.#preferredKey !== keyIndex) return;
+    this.#preferredKey = (keyIndex + 1) % this.#keys.length;
+    this.#log.warn('Cosmos DB refused an account key; switching to the other configured key', {
+      refused: keyIndex === 0 ? 'primary' : 'secondary',
+    });
+  }
+
+  async #sendOnce(request: CosmosRequest, key: KeyObject): Promise<CosmosReply> {
     const date = requestDate();
     const headers: Record<string, string> = {
       accept: 'application/json',
       'x-ms-version': API_VERSION,
       'x-ms-date': date,
-      authorization: masterKeyAuthorization(this.#key, {
+      authorization: masterKeyAuthorization(key, {
         verb: request.method,
         resourceType: request.resourceType,
         resourceLink: request.resourceLink,
@@ -85,7 +136,7 @@ export class CosmosClient {
     // The body's own failure (the caller went away, a part grew too large) is the real cause when
     // undici gives up on the request, so remember it.
     let bodyError: Error | undefined;
-    if (request.body !== undefined && typeof request.body !== 'string') {
+    if (request.body instanceof Readable) {
       request.body.on('error', (err) => {
         bodyError ??= err;
       });
@@ -105,9 +156,10 @@ export class CosmosClient {
     }
   }
 
-  createAttachmentFromStream(
+  /** Raw media: the body is the file, the Slug its id. */
+  createAttachmentFromMedia(
     address: DocumentAddress,
-    upload: { id: string; contentType: string; body: Readable },
+    upload: { id: string; contentType: string; body: Buffer | Readable },
     options: CallOptions,
   ): Promise<CosmosReply> {
     return this.send({
@@ -173,6 +225,14 @@ function attachmentOf(
     resourceType: 'attachments',
     resourceLink: `${link}/attachments/${id}`,
   };
+}
+
+/** Cosmos DB's own hint when it gives one, else exponential backoff with jitter. */
+function retryDelayMs(reply: CosmosReply, attempt: number): number {
+  const hinted = Number(reply.headers['x-ms-retry-after-ms']);
+  if (Number.isFinite(hinted) && hinted >= 0) return hinted;
+  const ceiling = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt);
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -14,6 +14,7 @@ export const ERRORS = {
   InvalidHeader: 400,
   RequestAborted: 400,
   Unauthorized: 401,
+  InvalidSignature: 401,
   Forbidden: 403,
   NotFound: 404,
   MethodNotAllowed: 405,
@@ -24,6 +25,7 @@ export const ERRORS = {
   UpstreamBadResponse: 502,
   UpstreamAuthFailed: 502,
   UpstreamUnavailable: 503,
+  AuthUnavailable: 503,
   UpstreamTimeout: 504,
 } as const satisfies Record<string, number>;
 

@@ -1,4 +1,4 @@
-import type { CallOptions, CosmosReply } from '../cosmos/client.js';
+import { RETRYABLE_STATUSES, type CallOptions, type CosmosReply } from '../cosmos/client.js';
 import { parsePartitionKeyHeader } from '../cosmos/partition-key.js';
 import { BridgeError, UpstreamStatusError } from '../http/errors.js';
 
@@ -37,17 +37,48 @@ export function replyAsResponse(reply: CosmosReply): Response {
 }
 
 /**
- * An error status from Cosmos DB as a caller error, keeping Cosmos's code and message. A refused
- * signature (401/403) is the bridge's own configuration, not the caller's doing: that is a 502.
+ * An error status from Cosmos DB as a caller error, keeping Cosmos's code and message. Two kinds are
+ * the bridge's own business rather than the caller's and are translated: a refused key (401/403) is a
+ * 502, or a 503 "retry" when the client has just switched to the other key; and throttling that
+ * retries could not absorb (429, 449, 503) is a 503 with Retry-After.
  */
 export function upstreamError(reply: CosmosReply, subject?: string): UpstreamStatusError | BridgeError {
+  const headers = passedBackHeaders(reply);
   if (reply.status === 401 || reply.status === 403) {
+    if (reply.keySwitched) {
+      return new BridgeError(
+        'UpstreamUnavailable',
+        'The bridge switched Cosmos DB account keys; send the request again.',
+        {
+          ...headers,
+          'retry-after': '1',
+        },
+      );
+    }
     return new BridgeError(
       'UpstreamAuthFailed',
-      "Cosmos DB refused the bridge's credentials; check the account key setting.",
-      passedBackHeaders(reply),
+      "Cosmos DB refused the bridge's credentials; check the account key settings.",
+      headers,
     );
   }
+  const { code, message } = cosmosError(reply);
+  const text = subject ? `${subject}: ${message}` : message;
+  if (RETRYABLE_STATUSES.has(reply.status)) {
+    const retryAfterMs = Number(reply.headers['x-ms-retry-after-ms']);
+    const seconds = Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? Math.ceil(retryAfterMs / 1000) : 1;
+    return new BridgeError(
+      'UpstreamUnavailable',
+      `Cosmos DB is busy (${reply.status} ${code}); retry later. ${text}`,
+      {
+        ...headers,
+        'retry-after': String(seconds),
+      },
+    );
+  }
+  return new UpstreamStatusError(reply.status, code, text, headers);
+}
+
+function cosmosError(reply: CosmosReply): { code: string; message: string } {
   let code = `Http${reply.status}`;
   let message = `Cosmos DB answered ${reply.status}.`;
   try {
@@ -57,12 +88,7 @@ export function upstreamError(reply: CosmosReply, subject?: string): UpstreamSta
   } catch {
     // Not JSON: keep the generic text rather than echoing an unknown body.
   }
-  const headers = passedBackHeaders(reply);
-  const retryAfterMs = Number(reply.headers['x-ms-retry-after-ms']);
-  if (Number.isFinite(retryAfterMs) && retryAfterMs >= 0) {
-    headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
-  }
-  return new UpstreamStatusError(reply.status, code, subject ? `${subject}: ${message}` : message, headers);
+  return { code, message };
 }
 
 /**

@@ -1,0 +1,89 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { BridgeError, isCallerError } from './errors.js';
+
+/** The caller's request body as a Node stream, capped at `maxBytes` and watched for breaking off. */
+export interface CallerBody {
+  readonly stream: Readable;
+  /** True once the body failed: the caller's connection broke, or the cap was crossed. */
+  failed(): boolean;
+}
+
+export function callerBody(request: Request, maxBytes: number): CallerBody {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) throw requestTooLarge(maxBytes);
+  const source = request.body ? Readable.fromWeb(request.body) : Readable.from([]);
+  const capped = new ByteCap(maxBytes);
+  let failed = false;
+  const fail = (err: Error) => {
+    failed = true;
+    capped.destroy(err);
+  };
+  source.on('error', fail);
+  capped.on('error', () => {
+    failed = true;
+  });
+  // Not `pipeline`: when the core gives up on the body, destroying `capped` must not cancel the
+  // caller's stream here; the host adapter decides how to end the connection after the answer.
+  source.pipe(capped);
+  return { stream: capped, failed: () => failed };
+}
+
+/** Reads a small body (JSON) whole, refusing it as soon as it grows past `maxBytes`. */
+export async function readSmallBody(request: Request, maxBytes: number, limitName: string): Promise<Buffer> {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) throw bodyTooLarge(maxBytes, limitName);
+  if (!request.body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of request.body as AsyncIterable<Uint8Array>) {
+      total += chunk.byteLength;
+      if (total > maxBytes) throw bodyTooLarge(maxBytes, limitName);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (isCallerError(err)) throw err;
+    throw callerLeft();
+  }
+  return Buffer.concat(chunks);
+}
+
+export function decodeUtf8(bytes: Buffer, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new BridgeError('InvalidJson', `${what} is not valid UTF-8.`);
+  }
+}
+
+export function callerLeft(): BridgeError {
+  return new BridgeError('RequestAborted', 'The caller closed the request before it was complete.');
+}
+
+function requestTooLarge(maxBytes: number): BridgeError {
+  return bodyTooLarge(maxBytes, 'MAX_REQUEST_BYTES');
+}
+
+function bodyTooLarge(maxBytes: number, limitName: string): BridgeError {
+  return new BridgeError(
+    'PayloadTooLarge',
+    `The request body is larger than ${limitName} (${maxBytes} bytes).`,
+  );
+}
+
+/** Passes bytes through until more than `maxBytes` have come, then fails with a 413. */
+class ByteCap extends Transform {
+  #bytes = 0;
+  readonly #maxBytes: number;
+
+  constructor(maxBytes: number) {
+    super();
+    this.#maxBytes = maxBytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#bytes += chunk.length;
+    if (this.#bytes > this.#maxBytes) callback(requestTooLarge(this.#maxBytes));
+    else callback(null, chunk);
+  }
+}
