@@ -13,7 +13,12 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     // Parts over 1 KiB stream upstream once instead of being held for replay: the streaming path.
-    env: { MAX_PART_BYTES: String(MAX_PART), MAX_FIELD_BYTES: '1024', MAX_FILES: '3', REPLAY_BUFFER_BYTES: '1024' },
+    env: {
+      MAX_PART_BYTES: String(MAX_PART),
+      MAX_FIELD_BYTES: '1024',
+      MAX_FILES: '3',
+      REPLAY_BUFFER_BYTES: '1024',
+    },
     docs: ['e-json', 'e-multi', 'e-limit', 'e-roll', 'e-raw', 'e-gone', 'e-pk'],
   });
 });

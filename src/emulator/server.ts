@@ -11,6 +11,7 @@ import { closeServer, listen } from '../http/listening.js';
 import { silentLogger, describeError, type Logger } from '../log.js';
 import { verifyMasterKey } from './auth.js';
 import { ClientAbort, deleteMedia, openMedia, receiveMedia } from './media.js';
+import { FaultPlan, faultStatus, type FaultRule } from './faults.js';
 import { attachmentRidOfMediaId } from './rids.js';
 import {
   EmulatorError,
@@ -64,6 +65,8 @@ export interface Emulator {
   readonly key: string;
   readonly mediaDir: string;
   readonly store: EmulatorStore;
+  /** Fault switches: throttling, delays, dropped connections (see faults.ts). */
+  readonly faults: FaultPlan;
   /** Connections accepted and requests seen so far. */
   stats(): EmulatorStats;
   close(): Promise<void>;
@@ -75,8 +78,9 @@ export interface EmulatorStats {
   requests: number;
 }
 
-/** Unsigned, outside Cosmos DB's namespace: lets a benchmark in another process read the stats. */
+/** Unsigned, outside Cosmos DB's namespace: for benchmarks and soak tests running it in another process. */
 const STATS_PATH = '/_emulator/stats';
+const FAULTS_PATH = '/_emulator/faults';
 
 /**
  * A local stand-in for the slice of Cosmos DB's REST API this project uses: databases, collections,
@@ -101,6 +105,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     lsn: 0,
     onRequest: options.onRequest,
     stats: { connections: 0, openConnections: 0, requests: 0 },
+    faults: new FaultPlan(),
+    activeFaults: new WeakMap(),
   };
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     handle(req, res, context).catch((err: unknown) => {
@@ -123,6 +129,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     key: keyText,
     mediaDir,
     store,
+    faults: context.faults,
     stats: () => ({ ...context.stats }),
     async close() {
       await closeServer(server);
@@ -139,12 +146,22 @@ interface Context {
   lsn: number;
   onRequest: ((request: ObservedRequest) => void) | undefined;
   stats: EmulatorStats;
+  faults: FaultPlan;
+  /** The fault that shapes each response still being worked on (delay, drop instead of answering). */
+  activeFaults: WeakMap<ServerResponse, FaultRule>;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
   if (req.url === STATS_PATH && req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(ctx.stats));
+    return;
+  }
+  if (req.url === FAULTS_PATH) {
+    if (req.method === 'POST') ctx.faults.replace((await readJson(req)) as FaultRule[]);
+    else if (req.method === 'DELETE') ctx.faults.clear();
+    res.writeHead(204);
+    res.end();
     return;
   }
   ctx.stats.requests += 1;
@@ -181,6 +198,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     });
     if (!auth.ok)
       throw new EmulatorError(auth.status, auth.status === 401 ? 'Unauthorized' : 'Forbidden', auth.message);
+    const fault = ctx.faults.take(method, url.pathname);
+    if (fault) {
+      if (fault.dropAfterBytes !== undefined) return dropAfter(req, fault.dropAfterBytes);
+      ctx.activeFaults.set(res, fault);
+      if (fault.status !== undefined) {
+        const { code, message } = faultStatus(fault.status);
+        const hint: Record<string, string> =
+          fault.retryAfterMs === undefined ? {} : { 'x-ms-retry-after-ms': String(fault.retryAfterMs) };
+        throw new EmulatorError(fault.status, code, message, hint);
+      }
+    }
     await route(req, res, ctx, method, segments);
   } catch (err) {
     if (err instanceof ClientAbort) {
@@ -320,16 +348,18 @@ function listAttachments(req: IncomingMessage, res: ServerResponse, ctx: Context
   return sendJson(req, res, ctx, 200, feed('Attachments', documentRid, page));
 }
 
-async function sendMedia(req: IncomingMessage, res: ServerResponse, ctx: Context, mediaId: string) {
+function sendMedia(req: IncomingMessage, res: ServerResponse, ctx: Context, mediaId: string) {
   const { media, contentType } = ctx.store.readMedia(mediaId);
   const stream = openMedia(media);
   if (!stream) throw new EmulatorError(404, 'NotFound', 'Media is discarded in this emulator mode.');
-  res.writeHead(200, {
-    'content-type': contentType,
-    'content-length': String(media.size),
-    ...commonHeaders(ctx),
+  deliver(res, ctx, () => {
+    res.writeHead(200, {
+      'content-type': contentType,
+      'content-length': String(media.size),
+      ...commonHeaders(ctx),
+    });
+    pipeline(stream, res).catch(() => res.destroy());
   });
-  await pipeline(stream, res);
 }
 
 async function replaceMedia(req: IncomingMessage, res: ServerResponse, ctx: Context, mediaId: string) {
@@ -348,8 +378,10 @@ async function replaceMedia(req: IncomingMessage, res: ServerResponse, ctx: Cont
 
 async function deleted(res: ServerResponse, ctx: Context, media: StoredMedia[]) {
   await Promise.all(media.map(deleteMedia));
-  res.writeHead(204, commonHeaders(ctx));
-  res.end();
+  deliver(res, ctx, () => {
+    res.writeHead(204, commonHeaders(ctx));
+    res.end();
+  });
 }
 
 function attachmentBody(body: unknown): Record<string, unknown> & { id: string } {
@@ -417,14 +449,45 @@ function sendJson(
 ): void {
   const text = JSON.stringify(body);
   const etag = (body as { _etag?: unknown } | undefined)?._etag;
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-    ...commonHeaders(ctx),
-    ...(typeof etag === 'string' ? { etag } : {}),
-    ...prepareEarlyAnswer(req, res),
+  deliver(res, ctx, () => {
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(text)),
+      ...commonHeaders(ctx),
+      ...(typeof etag === 'string' ? { etag } : {}),
+      ...prepareEarlyAnswer(req, res),
+    });
+    res.end(text);
   });
-  res.end(text);
+}
+
+/** Writes an answer, unless a fault delays it or drops the connection in its place. */
+function deliver(res: ServerResponse, ctx: Context, write: () => void): void {
+  const fault = ctx.activeFaults.get(res);
+  const go = () => {
+    if (fault?.dropAfterCommit) res.socket?.destroy();
+    else write();
+  };
+  if (fault?.delayMs) setTimeout(go, fault.delayMs);
+  else go();
+}
+
+/** Reads `bytes` of the body (or all of it, if shorter), then drops the connection: a network failure mid-request. */
+function dropAfter(req: IncomingMessage, bytes: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const drop = () => {
+      req.socket.destroy();
+      resolve();
+    };
+    if (bytes <= 0) return drop();
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen >= bytes) drop();
+    });
+    req.once('end', drop);
+    req.once('error', () => resolve());
+  });
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, ctx: Context, err: EmulatorError): void {

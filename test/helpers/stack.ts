@@ -34,7 +34,8 @@ export interface Stack {
 }
 
 export interface StackOptions {
-  env?: Env;
+  /** Settings for the bridge; a function sees the emulator (its URL and key) first. */
+  env?: Env | ((emulator: Emulator) => Env);
   emulator?: EmulatorOptions;
   /** Extra documents to seed in demo/items (partition key /id). */
   docs?: string[];
@@ -60,7 +61,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     COSMOS_ENDPOINT: emulator.url,
     COSMOS_KEY: emulator.key,
     DEV_FUNCTION_KEY: FUNCTION_KEY,
-    ...options.env,
+    ...(typeof options.env === 'function' ? options.env(emulator) : options.env),
   };
   const host = await startDevHost(env, log);
   const cosmos = new CosmosClient({

@@ -1,0 +1,213 @@
+import { readdir } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { json, startStack, type Stack } from './helpers/stack.js';
+
+const REPLAY = 64 * 1024;
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    env: {
+      REPLAY_BUFFER_BYTES: String(REPLAY),
+      UPSTREAM_RETRY_BUDGET_MS: '2000',
+      UPSTREAM_TIMEOUT_MS: '500',
+    },
+    docs: ['f-json', 'f-small', 'f-large', 'f-budget', 'f-time', 'f-drop', 'f-commit', 'f-449', 'f-503'],
+  });
+});
+afterEach(() => stack.emulator.faults.clear());
+afterAll(() => stack.close());
+
+/** Upstream creates (POST .../attachments) the emulator saw for a document. */
+function creates(doc: string): number {
+  return stack.requests.filter((r) => r.method === 'POST' && r.path.includes(`/docs/${doc}/attachments`))
+    .length;
+}
+
+function metadataRequest(doc: string, id: string) {
+  return fetch(stack.route(doc), {
+    method: 'POST',
+    headers: { ...stack.headers(doc), 'content-type': 'application/json' },
+    body: JSON.stringify({ id, contentType: 'image/png', media: `https://cdn.example/${id}` }),
+  });
+}
+
+function fileRequest(doc: string, name: string, bytes: number) {
+  const form = new FormData();
+  form.append('file', new Blob([Buffer.alloc(bytes, 5)], { type: 'application/octet-stream' }), name);
+  return fetch(stack.route(doc), { method: 'POST', headers: stack.headers(doc), body: form });
+}
+
+describe('throttling (429, 449, 503)', () => {
+  it('retries a JSON create after x-ms-retry-after-ms and answers as if nothing happened', async () => {
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-json/',
+      status: 429,
+      retryAfterMs: 20,
+      times: 2,
+    });
+    const response = await metadataRequest('f-json', 'thumb');
+    expect(response.status).toBe(201);
+    expect(creates('f-json')).toBe(3);
+    expect((await stack.listAttachments('f-json')).map((a) => a.id)).toEqual(['thumb']);
+  });
+
+  it('retries 449 and 503 too', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-449/', status: 449, times: 1 });
+    expect((await metadataRequest('f-449', 'a')).status).toBe(201);
+    expect(creates('f-449')).toBe(2);
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-503/', status: 503, times: 1 });
+    expect((await metadataRequest('f-503', 'b')).status).toBe(201);
+    expect(creates('f-503')).toBe(2);
+  });
+
+  it('replays a part that fits the replay buffer, byte for byte', async () => {
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-small/',
+      status: 429,
+      retryAfterMs: 10,
+      times: 1,
+    });
+    const response = await fileRequest('f-small', 'small.bin', REPLAY);
+    expect(response.status).toBe(201);
+    const { attachments } = (await response.json()) as { attachments: { media: string; size: number }[] };
+    expect(attachments[0]!.size).toBe(REPLAY);
+    expect(await stack.readMedia(attachments[0]!.media)).toEqual(Buffer.alloc(REPLAY, 5));
+    expect(creates('f-small')).toBe(2);
+  });
+
+  it('answers 503 with Retry-After for a throttled part too large to replay, keeping nothing', async () => {
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-large/',
+      status: 429,
+      retryAfterMs: 3000,
+      times: 1,
+    });
+    const before = await readdir(stack.emulator.mediaDir);
+    const response = await fileRequest('f-large', 'large.bin', REPLAY + 1);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('3');
+    expect(await json(response)).toMatchObject({ code: 'UpstreamUnavailable' });
+    expect(creates('f-large')).toBe(1);
+    expect(await stack.listAttachments('f-large')).toEqual([]);
+    expect(await readdir(stack.emulator.mediaDir)).toEqual(before);
+  });
+
+  it('gives up with 503 and Retry-After once UPSTREAM_RETRY_BUDGET_MS is spent', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-budget/', status: 429, retryAfterMs: 800 });
+    const response = await metadataRequest('f-budget', 'never');
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
+    // 2000 ms of budget holds two waits of 800 ms: three attempts in all.
+    expect(creates('f-budget')).toBe(3);
+    expect(await stack.listAttachments('f-budget')).toEqual([]);
+  });
+});
+
+describe('broken and slow connections', () => {
+  it('answers 504 when Cosmos DB answers too late, and undoes the create it may have made', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-time/', delayMs: 1500, times: 1 });
+    const response = await fileRequest('f-time', 'slow.bin', 1000);
+    expect(response.status).toBe(504);
+    expect(await json(response)).toMatchObject({ code: 'UpstreamTimeout' });
+    expect(await stack.listAttachments('f-time')).toEqual([]);
+  });
+
+  it('answers 502 when the connection drops mid-request, keeps nothing, and serves the next request', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-drop/', dropAfterBytes: REPLAY, times: 1 });
+    const before = await readdir(stack.emulator.mediaDir);
+    const response = await fileRequest('f-drop', 'cut.bin', REPLAY * 4);
+    expect(response.status).toBe(502);
+    expect(await json(response)).toMatchObject({ code: 'UpstreamUnreachable' });
+    expect(await stack.listAttachments('f-drop')).toEqual([]);
+    expect(await readdir(stack.emulator.mediaDir)).toEqual(before);
+    expect((await fileRequest('f-drop', 'next.bin', REPLAY * 4)).status).toBe(201);
+  });
+
+  it('undoes a create that Cosmos DB stored before the connection dropped', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-commit/', dropAfterCommit: true, times: 1 });
+    const form = new FormData();
+    form.append('a', new Blob(['first']), 'first.txt');
+    form.append('b', new Blob(['second']), 'second.txt');
+    const response = await fetch(stack.route('f-commit'), {
+      method: 'POST',
+      headers: stack.headers('f-commit'),
+      body: form,
+    });
+    expect(response.status).toBe(502);
+    expect(await stack.listAttachments('f-commit')).toEqual([]);
+  });
+
+  it('leaves an older attachment of the same id alone after an unknown outcome', async () => {
+    const existing = stack.emulator.store.createAttachment(
+      { db: 'demo', coll: 'items', doc: 'f-commit', partitionKey: '["f-commit"]' },
+      { id: 'theirs.txt', contentType: 'text/plain', media: 'https://x/theirs' },
+    );
+    // Make the existing attachment an hour old: clearly not made by the request below.
+    existing._ts -= 3600;
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-commit/', dropAfterBytes: 0, times: 1 });
+    const form = new FormData();
+    form.append('a', new Blob(['x'], { type: 'text/plain' }), 'theirs.txt');
+    const response = await fetch(stack.route('f-commit'), {
+      method: 'POST',
+      headers: stack.headers('f-commit'),
+      body: form,
+    });
+    expect(response.status).toBe(502);
+    expect((await stack.listAttachments('f-commit')).map((a) => a.id)).toEqual(['theirs.txt']);
+  });
+});
+
+describe('key rotation', () => {
+  it('falls back to COSMOS_KEY_SECONDARY on a 401 and prefers it from then on', async () => {
+    const rotated = await startStack({
+      env: (emulator) => ({
+        COSMOS_KEY: Buffer.alloc(64, 1).toString('base64'),
+        COSMOS_KEY_SECONDARY: emulator.key,
+      }),
+    });
+    try {
+      const first = await fetch(rotated.route(), {
+        method: 'POST',
+        headers: { ...rotated.headers(), 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'one', contentType: 'a/b', media: 'x' }),
+      });
+      expect(first.status).toBe(201);
+      const attempts = () => rotated.requests.filter((r) => r.method === 'POST').length;
+      expect(attempts()).toBe(2);
+      const second = await fetch(rotated.route(), {
+        method: 'POST',
+        headers: { ...rotated.headers(), 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'two', contentType: 'a/b', media: 'x' }),
+      });
+      expect(second.status).toBe(201);
+      expect(attempts()).toBe(3);
+      expect(rotated.logs.some((line) => line.includes('switching to the other configured key'))).toBe(true);
+    } finally {
+      await rotated.close();
+    }
+  });
+
+  it('answers 502 when both keys are refused', async () => {
+    const wrong = await startStack({
+      env: {
+        COSMOS_KEY: Buffer.alloc(64, 1).toString('base64'),
+        COSMOS_KEY_SECONDARY: Buffer.alloc(64, 2).toString('base64'),
+      },
+    });
+    try {
+      const response = await fetch(wrong.route(), {
+        method: 'POST',
+        headers: { ...wrong.headers(), 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'one', contentType: 'a/b', media: 'x' }),
+      });
+      expect(response.status).toBe(502);
+      expect(await json(response)).toMatchObject({ code: 'UpstreamAuthFailed' });
+    } finally {
+      await wrong.close();
+    }
+  });
+});
