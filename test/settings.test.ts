@@ -6,6 +6,7 @@ import { readLocalSettings } from '../src/devhost/local-settings.js';
 import { DEFAULTS, SettingsError, hasCosmosSettings, loadSettings } from '../src/settings.js';
 
 const KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
+const BASE = { COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY };
 
 function failure(env: Record<string, string>): SettingsError {
   try {
@@ -63,6 +64,28 @@ describe('settings', () => {
       { COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY, UPSTREAM_TIMEOUT_MS: '0' },
       /UPSTREAM_TIMEOUT_MS must be/,
     ],
+    [{ ...BASE, AUTH_JWT_ISSUER: 'https://login.example/' }, /AUTH_JWT_AUDIENCE must be set/],
+    [
+      { ...BASE, AUTH_JWT_ISSUER: 'http://login.example/', AUTH_JWT_AUDIENCE: 'a', ALLOWED_TARGETS: '*/*' },
+      /AUTH_JWT_ISSUER must be an https/,
+    ],
+    [
+      { ...BASE, AUTH_JWT_ISSUER: 'https://login.example/', AUTH_JWT_AUDIENCE: 'a' },
+      /ALLOWED_TARGETS must be set/,
+    ],
+    [{ ...BASE, AUTH_EASY_AUTH: 'true' }, /ALLOWED_TARGETS must be set/],
+    [{ ...BASE, AUTH_EASY_AUTH: 'maybe' }, /AUTH_EASY_AUTH must be true or false/],
+    [{ ...BASE, AUTH_PARTITION_CLAIM: 'sub' }, /AUTH_PARTITION_CLAIM needs end-user sign-in/],
+    [{ ...BASE, AUTH_JWT_AUDIENCE: 'a' }, /need AUTH_JWT_ISSUER/],
+    [{ ...BASE, ALLOWED_TARGETS: 'demo' }, /ALLOWED_TARGETS: "demo" is not a database\/collection pattern/],
+    [
+      { ...BASE, ALLOWED_CONTENT_TYPES: 'images' },
+      /ALLOWED_CONTENT_TYPES: "images" is not a content type pattern/,
+    ],
+    [{ ...BASE, WEBHOOK_SECRET: 'not-a-secret' }, /WEBHOOK_SECRET must hold/],
+    [{ ...BASE, WEBHOOK_SECRET: 'whsec_c2hvcnQ=' }, /WEBHOOK_SECRET must hold/],
+    [{ ...BASE, COSMOS_KEY_SECONDARY: 'nope' }, /COSMOS_KEY_SECONDARY is not a base64 account key/],
+    [{ ...BASE, REPLAY_BUFFER_BYTES: '-1' }, /REPLAY_BUFFER_BYTES must be a whole number/],
   ])('fails at start naming the setting: %j', (env, message) => {
     expect(failure(env as Record<string, string>).message).toMatch(message);
   });
@@ -81,6 +104,27 @@ describe('settings', () => {
     }
     const settings = loadSettings({ COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY });
     expect(JSON.stringify(settings)).not.toContain(KEY.slice(0, 20));
+  });
+
+  it('reads the access settings: targets, content types, sign-in and webhook secrets', () => {
+    const settings = loadSettings({
+      ...BASE,
+      COSMOS_KEY_SECONDARY: KEY,
+      ALLOWED_TARGETS: 'app/photos, app-*/uploads',
+      ALLOWED_CONTENT_TYPES: 'image/*,application/pdf',
+      AUTH_JWT_ISSUER: 'https://login.example/tenant/v2.0',
+      AUTH_JWT_AUDIENCE: 'api://bridge',
+      AUTH_PARTITION_CLAIM: 'sub',
+      WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2VjcmV0LXNlY29uZC0xMjM0NTY=',
+    });
+    expect(settings.cosmos.secondaryKey).toBeDefined();
+    expect(settings.allowedTargets).toHaveLength(2);
+    expect(settings.auth).toMatchObject({
+      jwt: { issuer: 'https://login.example/tenant/v2.0', audience: 'api://bridge' },
+      partitionClaim: 'sub',
+    });
+    expect(settings.webhookSecrets).toHaveLength(2);
+    expect(settings.limits.allowedContentTypes).toHaveLength(2);
   });
 
   it('treats blank settings as unset', () => {

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type RemoteJWKSet } from 'jose';
 import { BridgeError } from '../http/errors.js';
 import type { JwtSettings } from '../settings.js';
 import { claimsCaller, type Caller } from './caller.js';
@@ -10,6 +10,11 @@ const CLOCK_TOLERANCE_S = 30;
 const FETCH_TIMEOUT_MS = 5_000;
 /** After a failed discovery, callers get 503 for this long before it is tried again. */
 const DISCOVERY_RETRY_MS = 5_000;
+/**
+ * A token naming a key id the cached set lacks makes the set be fetched again at once (the issuer
+ * rotated its keys), but at most this often, so forged key ids cannot hammer the identity provider.
+ */
+const UNKNOWN_KEY_RELOAD_MS = 10_000;
 
 /**
  * Verifies OIDC bearer tokens: signature against the issuer's JWKS (cached; fetched again when a
@@ -17,9 +22,10 @@ const DISCOVERY_RETRY_MS = 5_000;
  */
 export class JwtVerifier {
   readonly #settings: JwtSettings;
-  #keys: JWTVerifyGetKey | undefined;
-  #discovery: Promise<JWTVerifyGetKey> | undefined;
+  #keys: RemoteJWKSet | undefined;
+  #discovery: Promise<RemoteJWKSet> | undefined;
   #discoveryFailedAt = 0;
+  #forcedReloadAt = 0;
 
   constructor(settings: JwtSettings) {
     this.#settings = settings;
@@ -31,19 +37,35 @@ export class JwtVerifier {
     if (!token) throw unauthorized('A bearer token is required (Authorization: Bearer <token>).', undefined);
     const keys = await this.#keySet();
     try {
-      const { payload } = await jwtVerify(token, keys, {
-        issuer: this.#settings.issuer,
-        audience: this.#settings.audience,
-        clockTolerance: CLOCK_TOLERANCE_S,
-        algorithms: ALGORITHMS,
-      });
-      return claimsCaller('jwt', new Map(Object.entries(payload)));
+      return await this.#verifyWith(token, keys);
+    } catch (err) {
+      if (
+        !(err instanceof joseErrors.JWKSNoMatchingKey) ||
+        Date.now() - this.#forcedReloadAt < UNKNOWN_KEY_RELOAD_MS
+      ) {
+        throw tokenError(err);
+      }
+    }
+    this.#forcedReloadAt = Date.now();
+    try {
+      await keys.reload();
+      return await this.#verifyWith(token, keys);
     } catch (err) {
       throw tokenError(err);
     }
   }
 
-  async #keySet(): Promise<JWTVerifyGetKey> {
+  async #verifyWith(token: string, keys: RemoteJWKSet): Promise<Caller> {
+    const { payload } = await jwtVerify(token, keys, {
+      issuer: this.#settings.issuer,
+      audience: this.#settings.audience,
+      clockTolerance: CLOCK_TOLERANCE_S,
+      algorithms: ALGORITHMS,
+    });
+    return claimsCaller('jwt', new Map(Object.entries(payload)));
+  }
+
+  async #keySet(): Promise<RemoteJWKSet> {
     if (this.#keys) return this.#keys;
     if (Date.now() - this.#discoveryFailedAt < DISCOVERY_RETRY_MS) throw unavailable();
     this.#discovery ??= discoverKeys(this.#settings.issuer);
@@ -59,7 +81,7 @@ export class JwtVerifier {
 }
 
 /** The issuer's `jwks_uri` from its OpenID configuration, which must name the same issuer. */
-async function discoverKeys(issuer: string): Promise<JWTVerifyGetKey> {
+async function discoverKeys(issuer: string): Promise<RemoteJWKSet> {
   const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
   const response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'error' });
   if (!response.ok) throw new Error(`OpenID configuration answered ${response.status}`);
@@ -72,7 +94,7 @@ async function discoverKeys(issuer: string): Promise<JWTVerifyGetKey> {
   return remoteKeys(jwksUri);
 }
 
-function remoteKeys(uri: URL): JWTVerifyGetKey {
+function remoteKeys(uri: URL): RemoteJWKSet {
   return createRemoteJWKSet(uri, {
     timeoutDuration: FETCH_TIMEOUT_MS,
     cooldownDuration: 30_000,
