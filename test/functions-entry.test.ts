@@ -28,6 +28,12 @@ const moduleWithLoad = Module as unknown as { _load: Load };
 const originalLoad = moduleWithLoad._load;
 
 let emulator: Emulator;
+
+/** The HTTP trigger binding of the latest registration of a function. */
+function triggerOf(name: string): Record<string, unknown> | undefined {
+  const registration = registrations.findLast((r) => r.metadata.name === name);
+  return Object.values(registration?.metadata.bindings ?? {}).find((b) => b.type === 'httpTrigger');
+}
 const saved = { ...process.env };
 
 beforeAll(async () => {
@@ -68,10 +74,30 @@ describe('the Azure Functions entry point', () => {
       route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments',
       direction: 'in',
     });
+    expect(triggerOf('webhookAttachments')).toMatchObject({
+      authLevel: 'anonymous',
+      methods: ['POST'],
+      route: 'webhooks/dbs/{db}/colls/{coll}/docs/{doc}/attachments',
+    });
+  });
+
+  it('registers the upload route anonymous when end users sign in, since the core checks them', async () => {
+    process.env.AUTH_EASY_AUTH = 'true';
+    process.env.ALLOWED_TARGETS = 'demo/items';
+    try {
+      vi.resetModules();
+      await import('../functions/index.js');
+      expect(triggerOf('createAttachments')).toMatchObject({ authLevel: 'anonymous' });
+    } finally {
+      delete process.env.AUTH_EASY_AUTH;
+      delete process.env.ALLOWED_TARGETS;
+      vi.resetModules();
+      await import('../functions/index.js');
+    }
   });
 
   it('serves an invocation end to end through the thin adapter', async () => {
-    const registration = registrations.find((r) => r.metadata.name === 'createAttachments')!;
+    const registration = registrations.findLast((r) => r.metadata.name === 'createAttachments')!;
     const boundary = 'fn';
     const body =
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="from-functions.txt"\r\n` +
