@@ -205,6 +205,54 @@ describe('limits', () => {
   });
 });
 
+describe('request size and header limits', () => {
+  it('answers 413 naming MAX_REQUEST_BYTES when the parts together are too large, keeping none', async () => {
+    const capped = await startStack({
+      env: { MAX_PART_BYTES: '10000', MAX_REQUEST_BYTES: '15000', REPLAY_BUFFER_BYTES: '0' },
+    });
+    try {
+      const form = new FormData();
+      form.append('a', new Blob([Buffer.alloc(8000)]), 'a.bin');
+      form.append('b', new Blob([Buffer.alloc(8000)]), 'b.bin');
+      const response = await fetch(capped.route(), { method: 'POST', headers: capped.headers(), body: form });
+      expect(response.status).toBe(413);
+      expect(await json(response)).toMatchObject({
+        code: 'PayloadTooLarge',
+        message: expect.stringMatching(/MAX_REQUEST_BYTES/) as string,
+      });
+      expect(await capped.listAttachments()).toEqual([]);
+      const declared = await fetch(capped.route(), {
+        method: 'POST',
+        headers: { ...capped.headers(), 'content-type': 'image/png', slug: 'x.png' },
+        body: Buffer.alloc(20000),
+      });
+      expect(declared.status).toBe(413);
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('answers 431 JSON for request headers over 16 KiB, and 400 for a part header section that never ends', async () => {
+    const huge = await fetch(stack.route('e-multi'), {
+      method: 'POST',
+      headers: { ...stack.headers('e-multi'), 'x-padding': 'x'.repeat(20 * 1024) },
+      body: 'x',
+    });
+    expect(huge.status).toBe(431);
+    expect(await json(huge)).toMatchObject({ code: 'HeadersTooLarge' });
+    const boundary = 'hdr';
+    const partHeaders = `Content-Disposition: form-data; name="f"; filename="a.txt"\r\nX-Pad: ${'p'.repeat(20 * 1024)}\r\n\r\nabc`;
+    const result = await post('e-multi', {
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: multipart(boundary, [partHeaders]),
+    });
+    expect(result).toMatchObject({
+      status: 400,
+      body: { code: 'MalformedMultipart', message: expect.stringMatching(/16 KiB/) as string },
+    });
+  });
+});
+
 describe('nothing half-done', () => {
   it('deletes the attachments a request created when a later part fails (409), answering with that failure', async () => {
     stack.emulator.store.createAttachment(
@@ -296,9 +344,14 @@ describe('nothing half-done', () => {
     await vi.waitFor(() => {
       expect(stack.requests.filter((r) => r.path.includes('/docs/e-gone/attachments')).length).toBe(2);
     });
+    const logsBefore = stack.logs.length;
     req.destroy();
     await vi.waitFor(() => {
-      expect(stack.logs.some((line) => line.includes('RequestAborted'))).toBe(true);
+      expect(
+        stack.logs
+          .slice(logsBefore)
+          .some((line) => line.includes('e-gone') && line.includes('RequestAborted')),
+      ).toBe(true);
     });
     expect(await stack.listAttachments('e-gone')).toEqual([]);
     expect(await mediaFiles()).toEqual(before);

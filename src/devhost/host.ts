@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createBridge, type Bridge } from '../bridge.js';
 import { closeServer, listen } from '../http/listening.js';
@@ -10,6 +11,8 @@ import { seedDemo } from '../emulator/seed.js';
 import { EMULATOR_PORT, startEmulator, type Emulator } from '../emulator/server.js';
 
 export const DEFAULT_PORT = 7071;
+/** Request headers past this size are refused with 431, as Node's default and Kestrel's front end do. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 export interface DevHost {
   /** e.g. `http://127.0.0.1:7071` */
@@ -56,8 +59,10 @@ export async function startDevHost(env: Env, log: Logger = silentLogger): Promis
     const functionKey = configuredKey || randomBytes(24).toString('base64url');
     bridge = createBridge({ settings, functionKey, log });
     server = createServer(
+      { maxHeaderSize: MAX_HEADER_BYTES },
       nodeHandler(bridge.fetch, (err) => log.error('dev host: unexpected failure', describeError(err))),
     );
+    server.on('clientError', answerClientError);
     await listen(server, port, host).catch((err: NodeJS.ErrnoException) => {
       throw err.code === 'EADDRINUSE'
         ? new SettingsError(`PORT ${port} is in use: set PORT to a free port.`)
@@ -84,4 +89,22 @@ export async function startDevHost(env: Env, log: Logger = silentLogger): Promis
     await emulator?.close();
     throw err;
   }
+}
+
+/** Requests Node cannot parse still get a JSON error, like every other refusal. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const body = JSON.stringify(
+    tooLarge
+      ? { code: 'HeadersTooLarge', message: `The request headers are larger than ${MAX_HEADER_BYTES} bytes.` }
+      : { code: 'BadRequest', message: 'The request is not valid HTTP.' },
+  );
+  socket.end(
+    `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -19,6 +19,7 @@ export const ERRORS = {
   NotFound: 404,
   MethodNotAllowed: 405,
   PayloadTooLarge: 413,
+  HeadersTooLarge: 431,
   UnsupportedMediaType: 415,
   InternalError: 500,
   UpstreamUnreachable: 502,

@@ -4,7 +4,7 @@ import { BridgeError, isCallerError } from './errors.js';
 /** The caller's request body as a Node stream, capped at `maxBytes` and watched for breaking off. */
 export interface CallerBody {
   readonly stream: Readable;
-  /** True once the body failed: the caller's connection broke, or the cap was crossed. */
+  /** True once the caller's side failed: its connection broke, or the body crossed the cap. */
   failed(): boolean;
 }
 
@@ -12,15 +12,11 @@ export function callerBody(request: Request, maxBytes: number): CallerBody {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) throw requestTooLarge(maxBytes);
   const source = request.body ? Readable.fromWeb(request.body) : Readable.from([]);
-  const capped = new ByteCap(maxBytes);
   let failed = false;
-  const fail = (err: Error) => {
+  const capped = new ByteCap(maxBytes, () => (failed = true));
+  source.on('error', (err) => {
     failed = true;
     capped.destroy(err);
-  };
-  source.on('error', fail);
-  capped.on('error', () => {
-    failed = true;
   });
   // Not `pipeline`: when the core gives up on the body, destroying `capped` must not cancel the
   // caller's stream here; the host adapter decides how to end the connection after the answer.
@@ -75,15 +71,21 @@ function bodyTooLarge(maxBytes: number, limitName: string): BridgeError {
 class ByteCap extends Transform {
   #bytes = 0;
   readonly #maxBytes: number;
+  readonly #onExceeded: () => void;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, onExceeded: () => void) {
     super();
     this.#maxBytes = maxBytes;
+    this.#onExceeded = onExceeded;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#bytes += chunk.length;
-    if (this.#bytes > this.#maxBytes) callback(requestTooLarge(this.#maxBytes));
-    else callback(null, chunk);
+    if (this.#bytes > this.#maxBytes) {
+      this.#onExceeded();
+      callback(requestTooLarge(this.#maxBytes));
+    } else {
+      callback(null, chunk);
+    }
   }
 }

@@ -107,22 +107,30 @@ export function readMultipart(
   parser.on('filesLimit', () => overLimit('files', limits.maxFiles));
   parser.on('fieldsLimit', () => overLimit('fields', limits.maxFields));
 
-  let bodyError: Error | undefined;
-  body.on('error', (err) => {
-    bodyError ??= err;
-  });
+  // Whichever stream fails first is the cause; `pipeline` then destroys the other with the same error.
+  let firstFailure: { source: 'body' | 'parser'; err: Error } | undefined;
+  body.on('error', (err: Error) => (firstFailure ??= { source: 'body', err }));
+  parser.on('error', (err: Error) => (firstFailure ??= { source: 'parser', err }));
   let closedByConsumer = false;
   const settled = new Promise<void>((resolve) => {
     pipeline(body, parser, (err) => {
-      if (!err) {
+      const cause = firstFailure?.err ?? err;
+      if (!cause) {
         queue.end();
-      } else if (bodyError !== undefined) {
-        queue.fail(onBodyError(bodyError));
-      } else if (!(closedByConsumer && err.code === 'ERR_STREAM_PREMATURE_CLOSE')) {
+      } else if (isCallerError(cause)) {
+        queue.fail(cause);
+      } else if (firstFailure?.source === 'body') {
+        queue.fail(onBodyError(cause));
+      } else if (!(
+        closedByConsumer && (cause as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'
+      )) {
         queue.fail(
-          isCallerError(err)
-            ? err
-            : new BridgeError('MalformedMultipart', `Malformed multipart body: ${err.message}.`),
+          new BridgeError(
+            'MalformedMultipart',
+            /part header/i.test(cause.message)
+              ? "A part's headers are malformed or larger than 16 KiB."
+              : `Malformed multipart body: ${cause.message}.`,
+          ),
         );
       }
       resolve();
