@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Pool } from 'undici';
+import { errors, Pool } from 'undici';
 import { BridgeError, isCallerError } from '../http/errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { CosmosSettings } from '../settings.js';
@@ -133,8 +133,6 @@ export class CosmosClient {
       headers['x-ms-documentdb-partitionkey'] = encodePartitionKey(request.partitionKey);
     if (request.sessionToken) headers['x-ms-session-token'] = request.sessionToken;
 
-    // The body's own failure (the caller went away, a part grew too large) is the real cause when
-    // undici gives up on the request, so remember it.
     let bodyError: Error | undefined;
     if (request.body instanceof Readable) {
       request.body.on('error', (err) => {
@@ -152,7 +150,11 @@ export class CosmosClient {
       const body = await response.body.text();
       return { status: response.statusCode, headers: flattenHeaders(response.headers), body };
     } catch (err) {
-      throw bodyError ?? transportError(err, request.signal);
+      // A body that failed on its own (a 413, a broken form, the caller leaving) explains the abort,
+      // and the route knows what to make of it; a body undici tore down because the connection to
+      // Cosmos DB broke does not.
+      if (bodyError && !isNetworkError(bodyError)) throw bodyError;
+      throw transportError(err, request.signal);
     }
   }
 
@@ -241,6 +243,13 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
     if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return flat;
+}
+
+/** An error of undici's own, or of the socket (ECONNRESET, EPIPE...), as opposed to one of the body stream. */
+function isNetworkError(err: Error): boolean {
+  if (err instanceof errors.UndiciError) return true;
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  return typeof code === 'string' && (code.startsWith('UND_ERR') || syscall !== undefined || /^E[A-Z]+$/.test(code));
 }
 
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);

@@ -1,27 +1,30 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { BridgeError, isCallerError } from './errors.js';
+import { BridgeError, isCallerError, type CallerError } from './errors.js';
 
 /** The caller's request body as a Node stream, capped at `maxBytes` and watched for breaking off. */
 export interface CallerBody {
   readonly stream: Readable;
-  /** True once the caller's side failed: its connection broke, or the body crossed the cap. */
-  failed(): boolean;
+  /**
+   * How the caller's side failed, if it did: the 413 for crossing the cap, or a plain error when its
+   * connection broke. It outranks whatever that failure caused downstream.
+   */
+  failure(): Error | undefined;
 }
 
 export function callerBody(request: Request, maxBytes: number): CallerBody {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) throw requestTooLarge(maxBytes);
   const source = request.body ? Readable.fromWeb(request.body) : Readable.from([]);
-  let failed = false;
-  const capped = new ByteCap(maxBytes, () => (failed = true));
+  let failure: Error | undefined;
+  const capped = new ByteCap(maxBytes, (err) => (failure ??= err));
   source.on('error', (err) => {
-    failed = true;
+    failure ??= err;
     capped.destroy(err);
   });
   // Not `pipeline`: when the core gives up on the body, destroying `capped` must not cancel the
   // caller's stream here; the host adapter decides how to end the connection after the answer.
   source.pipe(capped);
-  return { stream: capped, failed: () => failed };
+  return { stream: capped, failure: () => failure };
 }
 
 /** Reads a small body (JSON) whole, refusing it as soon as it grows past `maxBytes`. */
@@ -71,9 +74,9 @@ function bodyTooLarge(maxBytes: number, limitName: string): BridgeError {
 class ByteCap extends Transform {
   #bytes = 0;
   readonly #maxBytes: number;
-  readonly #onExceeded: () => void;
+  readonly #onExceeded: (err: BridgeError) => void;
 
-  constructor(maxBytes: number, onExceeded: () => void) {
+  constructor(maxBytes: number, onExceeded: (err: BridgeError) => void) {
     super();
     this.#maxBytes = maxBytes;
     this.#onExceeded = onExceeded;
@@ -82,10 +85,24 @@ class ByteCap extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#bytes += chunk.length;
     if (this.#bytes > this.#maxBytes) {
-      this.#onExceeded();
-      callback(requestTooLarge(this.#maxBytes));
+      const err = requestTooLarge(this.#maxBytes);
+      this.#onExceeded(err);
+      callback(err);
     } else {
       callback(null, chunk);
     }
   }
+}
+
+/**
+ * The error to answer with after a request failed: the caller's own failure first (its 413, or it
+ * left), then an error meant for the caller, then what the form itself failed with.
+ */
+export function rootCause(err: unknown, body: CallerBody, aborted: boolean, formFailure?: Error): CallerError {
+  const callerFailure = body.failure();
+  if (callerFailure) return isCallerError(callerFailure) ? callerFailure : callerLeft();
+  if (isCallerError(err)) return err;
+  if (formFailure && isCallerError(formFailure)) return formFailure;
+  if (aborted) return callerLeft();
+  throw err;
 }

@@ -108,30 +108,24 @@ export function readMultipart(
   parser.on('fieldsLimit', () => overLimit('fields', limits.maxFields));
 
   // Whichever stream fails first is the cause; `pipeline` then destroys the other with the same error.
-  let firstFailure: { source: 'body' | 'parser'; err: Error } | undefined;
-  body.on('error', (err: Error) => (firstFailure ??= { source: 'body', err }));
-  parser.on('error', (err: Error) => (firstFailure ??= { source: 'parser', err }));
+  // Once the consumer closes the reader, what follows (busboy calls an unfinished form an error) is
+  // not the form's failure.
   let closedByConsumer = false;
+  let firstFailure: { source: 'body' | 'parser'; err: Error } | undefined;
+  const record = (source: 'body' | 'parser') => (err: Error) => {
+    if (!closedByConsumer) firstFailure ??= { source, err };
+  };
+  body.on('error', record('body'));
+  parser.on('error', record('parser'));
   const settled = new Promise<void>((resolve) => {
     pipeline(body, parser, (err) => {
-      const cause = firstFailure?.err ?? err;
-      if (!cause) {
+      if (!err) {
         queue.end();
-      } else if (isCallerError(cause)) {
-        queue.fail(cause);
-      } else if (firstFailure?.source === 'body') {
-        queue.fail(onBodyError(cause));
-      } else if (!(
-        closedByConsumer && (cause as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'
-      )) {
-        queue.fail(
-          new BridgeError(
-            'MalformedMultipart',
-            /part header/i.test(cause.message)
-              ? "A part's headers are malformed or larger than 16 KiB."
-              : `Malformed multipart body: ${cause.message}.`,
-          ),
-        );
+      } else if (firstFailure || !closedByConsumer) {
+        const { source, err: cause } = firstFailure ?? { source: 'parser', err };
+        if (isCallerError(cause)) queue.fail(cause);
+        else if (source === 'body') queue.fail(onBodyError(cause));
+        else queue.fail(malformed(cause));
       }
       resolve();
     });
@@ -148,6 +142,15 @@ export function readMultipart(
       return failure;
     },
   };
+}
+
+function malformed(err: Error): BridgeError {
+  return new BridgeError(
+    'MalformedMultipart',
+    /part header/i.test(err.message)
+      ? "A part's headers are malformed or larger than 16 KiB."
+      : `Malformed multipart body: ${err.message}.`,
+  );
 }
 
 /** A small single-consumer queue between busboy's callbacks and the async iterator. */

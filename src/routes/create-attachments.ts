@@ -3,8 +3,8 @@ import { finished } from 'node:stream/promises';
 import type { CallOptions, DocumentAddress } from '../cosmos/client.js';
 import { assertValidId, decodeSlug } from '../cosmos/ids.js';
 import { parsePartitionKeyField, samePartitionKey, type PartitionKey } from '../cosmos/partition-key.js';
-import { BridgeError, isCallerError, jsonResponse, type CallerError } from '../http/errors.js';
-import { callerBody, callerLeft, decodeUtf8, readSmallBody } from '../http/request-body.js';
+import { BridgeError, jsonResponse } from '../http/errors.js';
+import { callerBody, callerLeft, decodeUtf8, readSmallBody, rootCause } from '../http/request-body.js';
 import { MeasuringStream, tooLarge } from '../multipart/measure.js';
 import { readMultipart, type FormPart } from '../multipart/parts.js';
 import { replayableOrStream } from '../multipart/replay.js';
@@ -85,8 +85,7 @@ async function fromMultipart(
     // A part's upload that broke off because the form itself failed reports the form's failure.
     const formFailure = await reader.close();
     await writer.rollBack();
-    if (!isCallerError(err) && formFailure) throw formFailure;
-    throw asCallerError(err, body.failed() || request.signal.aborted);
+    throw rootCause(err, body, request.signal.aborted, formFailure);
   }
 }
 
@@ -140,7 +139,7 @@ async function fromRawMedia(
     return replyAsResponse(reply);
   } catch (err) {
     await writer.rollBack();
-    throw asCallerError(err, caller.failed() || request.signal.aborted);
+    throw rootCause(err, caller, request.signal.aborted);
   }
 }
 
@@ -202,11 +201,4 @@ function summaryHeaders(writer: AttachmentWriter): Record<string, string> {
   headers['x-ms-request-charge'] = String(Math.round(charge * 100) / 100);
   if (created.length > 1) delete headers.etag;
   return headers;
-}
-
-/** The caller-facing error for a failure; an unexpected one while the caller's body broke is the caller leaving. */
-function asCallerError(err: unknown, callerGone: boolean): CallerError {
-  if (isCallerError(err)) return err;
-  if (callerGone) return callerLeft();
-  throw err;
 }
