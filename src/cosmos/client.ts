@@ -249,7 +249,10 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 function isNetworkError(err: Error): boolean {
   if (err instanceof errors.UndiciError) return true;
   const { code, syscall } = err as NodeJS.ErrnoException;
-  return typeof code === 'string' && (code.startsWith('UND_ERR') || syscall !== undefined || /^E[A-Z]+$/.test(code));
+  return (
+    typeof code === 'string' &&
+    (code.startsWith('UND_ERR') || syscall !== undefined || /^E[A-Z]+$/.test(code))
+  );
 }
 
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);

@@ -98,7 +98,12 @@ class ByteCap extends Transform {
  * The error to answer with after a request failed: the caller's own failure first (its 413, or it
  * left), then an error meant for the caller, then what the form itself failed with.
  */
-export function rootCause(err: unknown, body: CallerBody, aborted: boolean, formFailure?: Error): CallerError {
+export function rootCause(
+  err: unknown,
+  body: CallerBody,
+  aborted: boolean,
+  formFailure?: Error,
+): CallerError {
   const callerFailure = body.failure();
   if (callerFailure) return isCallerError(callerFailure) ? callerFailure : callerLeft();
   if (isCallerError(err)) return err;
