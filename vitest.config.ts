@@ -2,9 +2,19 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: ['test/secrets-scan.test.ts'] },
+      },
+      {
+        // Reads what every other file recorded, so it runs once they are all done.
+        extends: true,
+        test: { name: 'secrets-scan', include: ['test/secrets-scan.test.ts'], sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

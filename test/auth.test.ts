@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIENCE, startIdentityProvider, type IdentityProvider } from './helpers/identity-provider.js';
+import { recordSecret } from './helpers/scrape.js';
 import { FUNCTION_KEY, json, startStack, type Stack } from './helpers/stack.js';
 
 let idp: IdentityProvider;
@@ -128,6 +129,7 @@ describe('OIDC bearer tokens', () => {
       .setAudience(AUDIENCE)
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode('a-shared-secret-a-shared-secret!'));
+    recordSecret(hs256);
     expect((await upload('user-1', bearer(hs256))).status).toBe(401);
     const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(
       JSON.stringify({ sub: 'user-1', iss: idp.issuer, aud: AUDIENCE, exp: 9999999999 }),

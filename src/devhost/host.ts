@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createBridge, type Bridge } from '../bridge.js';
 import { closeServer, listen } from '../http/listening.js';
+import type { FetchHandler } from '../http/fetch-handler.js';
 import { nodeHandler } from '../http/node-adapter.js';
 import { describeError, silentLogger, type Logger } from '../log.js';
 import { hasCosmosSettings, loadSettings, readInteger, SettingsError, type Env } from '../settings.js';
@@ -30,7 +31,16 @@ export interface DevHost {
  * Serves the bridge on `node:http` as the Functions host would (same routes, `api` prefix, function
  * keys), starting the embedded Cosmos DB emulator when no Cosmos settings are given.
  */
-export async function startDevHost(env: Env, log: Logger = silentLogger): Promise<DevHost> {
+export interface DevHostOptions {
+  log?: Logger;
+  /** Sees every answer (a clone) as it is sent; tests use it to check no answer carries a secret. */
+  observe?: (request: Request, response: Response) => void;
+}
+
+export async function startDevHost(
+  env: Env,
+  { log = silentLogger, observe }: DevHostOptions = {},
+): Promise<DevHost> {
   const port = readInteger(env, 'PORT', DEFAULT_PORT, 0);
   const host = env.HOST?.trim() || '127.0.0.1';
   let emulator: Emulator | undefined;
@@ -60,7 +70,9 @@ export async function startDevHost(env: Env, log: Logger = silentLogger): Promis
     bridge = createBridge({ settings, functionKey, log });
     server = createServer(
       { maxHeaderSize: MAX_HEADER_BYTES },
-      nodeHandler(bridge.fetch, (err) => log.error('dev host: unexpected failure', describeError(err))),
+      nodeHandler(observed(bridge.fetch, observe), (err) =>
+        log.error('dev host: unexpected failure', describeError(err)),
+      ),
     );
     server.on('clientError', answerClientError);
     await listen(server, port, host).catch((err: NodeJS.ErrnoException) => {
@@ -107,4 +119,13 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+}
+
+function observed(handler: FetchHandler, observe: DevHostOptions['observe']): FetchHandler {
+  if (!observe) return handler;
+  return async (request) => {
+    const response = await handler(request);
+    observe(request, response.clone());
+    return response;
+  };
 }

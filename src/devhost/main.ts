@@ -9,7 +9,7 @@ import { readLocalSettings } from './local-settings.js';
 async function main(): Promise<void> {
   // The environment wins over local.settings.json, so one-off overrides need no file edit.
   const env = { ...(await readLocalSettings(resolve('local.settings.json'))), ...process.env };
-  const host = await startDevHost(env, jsonLineLogger());
+  const host = await startDevHost(env, { log: jsonLineLogger() });
   const route = `${host.url}/api/dbs/${DEMO.db}/colls/${DEMO.coll}/docs/${DEMO.doc}/attachments`;
   const lines = [
     '',

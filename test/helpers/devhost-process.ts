@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
+import { recordOutput, recordSecret } from './scrape.js';
 
 export const DEV_HOST_ENTRY = resolve('dist/src/devhost/main.js');
 
@@ -21,6 +22,7 @@ export interface DevHostProcess {
 export async function startDevHostProcess(env: Record<string, string>): Promise<DevHostProcess> {
   if (!existsSync(DEV_HOST_ENTRY))
     throw new Error(`${DEV_HOST_ENTRY} is missing: run "npm run build" first.`);
+  recordSecret(env.DEV_FUNCTION_KEY, env.COSMOS_KEY);
   const child = spawn(process.execPath, [DEV_HOST_ENTRY], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -52,10 +54,12 @@ export async function startDevHostProcess(env: Record<string, string>): Promise<
       return Number(kib[1]) * 1024;
     },
     async interrupt() {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGINT');
-      const [code] = (await once(child, 'exit')) as [number | null];
-      return code;
+      if (child.exitCode === null) {
+        child.kill('SIGINT');
+        await once(child, 'exit');
+      }
+      for (const line of output.split('\n')) recordOutput(line);
+      return child.exitCode;
     },
   };
 }

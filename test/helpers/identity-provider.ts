@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { closeServer, listen } from '../../src/http/listening.js';
+import { recordSecret } from './scrape.js';
 
 interface SigningKey {
   kid: string;
@@ -68,7 +69,9 @@ export async function startIdentityProvider(): Promise<IdentityProvider> {
         .setIssuedAt(now)
         .setExpirationTime(options.expiresAt ?? now + 300);
       if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
-      return jwt.sign(key.privateKey);
+      const token = await jwt.sign(key.privateKey);
+      recordSecret(token);
+      return token;
     },
     async rotate() {
       keys.push(await newKey());

@@ -10,6 +10,7 @@ import {
 } from '../../src/emulator/server.js';
 import { jsonLineLogger } from '../../src/log.js';
 import { loadSettings, type Env } from '../../src/settings.js';
+import { recordOutput, recordSecret } from './scrape.js';
 
 export const DB = 'demo';
 export const COLL = 'items';
@@ -44,7 +45,10 @@ export interface StackOptions {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const logs: string[] = [];
   const requests: ObservedRequest[] = [];
-  const log = jsonLineLogger((_level, line) => logs.push(line));
+  const log = jsonLineLogger((_level, line) => {
+    logs.push(line);
+    recordOutput(line);
+  });
   const emulator = await startEmulator({
     port: 0,
     log,
@@ -63,7 +67,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     DEV_FUNCTION_KEY: FUNCTION_KEY,
     ...(typeof options.env === 'function' ? options.env(emulator) : options.env),
   };
-  const host = await startDevHost(env, log);
+  recordSecret(emulator.key, env.COSMOS_KEY, env.COSMOS_KEY_SECONDARY, env.DEV_FUNCTION_KEY);
+  for (const secret of env.WEBHOOK_SECRET?.split(/\s+/) ?? [])
+    recordSecret(secret, secret.replace(/^whsec_/, ''));
+  const host = await startDevHost(env, {
+    log,
+    observe: (_request, response) => {
+      const headers = JSON.stringify([...response.headers]);
+      void response.text().then((body) => recordOutput(`${response.status} ${headers} ${body}`));
+    },
+  });
   const cosmos = new CosmosClient({
     ...loadSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).cosmos,
     timeoutMs: 30_000,
