@@ -3,6 +3,7 @@ import { CosmosClient, type DocumentAddress } from './cosmos/client.js';
 import { assertValidId } from './cosmos/ids.js';
 import { BridgeError, errorResponse, isCallerError } from './http/errors.js';
 import { describeError, silentLogger, type Logger } from './log.js';
+import { BlobMediaStore } from './media/blob-store.js';
 import { targetAllowed } from './policy/targets.js';
 import { writePolicy } from './policy/write-policy.js';
 import type { RouteContext } from './routes/attachment-writer.js';
@@ -42,6 +43,7 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
     log,
   });
   const authenticate = authenticator(settings.auth, functionKey);
+  const blobs = settings.media.store === 'blob' ? new BlobMediaStore(settings.media, log) : undefined;
 
   async function route(request: Request, url: URL): Promise<Response> {
     const upload = ATTACHMENTS_ROUTE.exec(url.pathname);
@@ -52,13 +54,20 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
         cosmos,
         settings,
         log,
+        blobs,
         policy: writePolicy(settings, caller),
       });
     }
     const webhook = WEBHOOK_ROUTE.exec(url.pathname);
     if (webhook && settings.webhookSecrets.length > 0) {
       const address = target(request, webhook);
-      const context: RouteContext = { cosmos, settings, log, policy: writePolicy(settings, undefined) };
+      const context: RouteContext = {
+        cosmos,
+        settings,
+        log,
+        blobs,
+        policy: writePolicy(settings, undefined),
+      };
       return receiveWebhook(request, url, address, { ...context, webhookSecrets: settings.webhookSecrets });
     }
     throw new BridgeError('NotFound', 'No such route.');

@@ -53,8 +53,21 @@ export interface AuthSettings {
   partitionClaim: string | undefined;
 }
 
+/** Where file bytes go: Cosmos DB managed attachments, or Blob Storage with a metadata attachment pointing at them. */
+export type MediaSettings =
+  | { store: 'cosmos' }
+  | {
+      store: 'blob';
+      /** A storage connection string (account key or SAS; Azurite's development string works). */
+      connectionString: string | undefined;
+      /** The account URL, used with a managed identity (DefaultAzureCredential) when no connection string is set. */
+      accountUrl: URL | undefined;
+      container: string;
+    };
+
 export interface Settings {
   cosmos: CosmosSettings;
+  media: MediaSettings;
   limits: Limits;
   upstream: UpstreamSettings;
   auth: AuthSettings;
@@ -67,6 +80,7 @@ export interface Settings {
 export type Env = Record<string, string | undefined>;
 
 export const DEFAULTS = {
+  blobContainer: 'attachments',
   maxPartBytes: 64 * 1024 * 1024,
   maxRequestBytes: 100 * 1024 * 1024,
   maxParts: 100,
@@ -94,6 +108,7 @@ export function loadSettings(env: Env): Settings {
   }
   return {
     cosmos: readCosmos(env),
+    media: readMedia(env),
     limits: {
       maxPartBytes: readInteger(env, 'MAX_PART_BYTES', DEFAULTS.maxPartBytes, 1),
       maxRequestBytes: readInteger(env, 'MAX_REQUEST_BYTES', DEFAULTS.maxRequestBytes, 1),
@@ -215,6 +230,54 @@ function parseKey(value: string, setting: string): KeyObject {
     throw new SettingsError(`${setting} is not a base64 account key.`);
   }
   return createSecretKey(Buffer.from(trimmed, 'base64'));
+}
+
+function readMedia(env: Env): MediaSettings {
+  const store = env.MEDIA_STORE?.trim().toLowerCase() || 'cosmos';
+  const blobSettings = ['BLOB_CONNECTION_STRING', 'BLOB_ACCOUNT_URL', 'BLOB_CONTAINER'].filter((name) =>
+    present(env[name]),
+  );
+  if (store === 'cosmos') {
+    if (blobSettings.length > 0) {
+      throw new SettingsError(`${blobSettings.join(', ')} need MEDIA_STORE=blob (MEDIA_STORE is cosmos).`);
+    }
+    return { store };
+  }
+  if (store !== 'blob')
+    throw new SettingsError(`MEDIA_STORE must be cosmos or blob, got "${env.MEDIA_STORE?.trim()}".`);
+  const connectionString = present(env.BLOB_CONNECTION_STRING)
+    ? env.BLOB_CONNECTION_STRING.trim()
+    : undefined;
+  const accountUrl = present(env.BLOB_ACCOUNT_URL)
+    ? parseUrl(env.BLOB_ACCOUNT_URL, 'BLOB_ACCOUNT_URL')
+    : undefined;
+  if (connectionString && accountUrl) {
+    throw new SettingsError(
+      'Set either BLOB_CONNECTION_STRING or BLOB_ACCOUNT_URL (managed identity), not both.',
+    );
+  }
+  if (!connectionString && !accountUrl) {
+    throw new SettingsError(
+      'MEDIA_STORE=blob needs BLOB_CONNECTION_STRING, or BLOB_ACCOUNT_URL with a managed identity.',
+    );
+  }
+  if (
+    connectionString &&
+    !/(^|;)\s*(BlobEndpoint|AccountName|UseDevelopmentStorage)\s*=/i.test(connectionString)
+  ) {
+    throw new SettingsError(
+      'BLOB_CONNECTION_STRING is not a storage connection string (no AccountName or BlobEndpoint).',
+    );
+  }
+  if (accountUrl) requireSecureUrl(accountUrl, 'BLOB_ACCOUNT_URL');
+  const container = env.BLOB_CONTAINER?.trim() || DEFAULTS.blobContainer;
+  // Azure's container naming rules: 3-63 characters, lowercase letters, digits and single hyphens.
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(container)) {
+    throw new SettingsError(
+      `BLOB_CONTAINER "${container}" is not a valid container name (3-63 lowercase letters, digits and single hyphens).`,
+    );
+  }
+  return { store, connectionString, accountUrl, container };
 }
 
 function readAuth(env: Env): AuthSettings {

@@ -7,9 +7,10 @@ import { closeServer, listen } from '../http/listening.js';
 import type { FetchHandler } from '../http/fetch-handler.js';
 import { nodeHandler } from '../http/node-adapter.js';
 import { describeError, silentLogger, type Logger } from '../log.js';
-import { hasCosmosSettings, loadSettings, readInteger, SettingsError, type Env } from '../settings.js';
-import { seedDemo } from '../emulator/seed.js';
-import { EMULATOR_PORT, startEmulator, type Emulator } from '../emulator/server.js';
+import { loadSettings, readInteger, SettingsError, type Env } from '../settings.js';
+import type { Emulator } from '../emulator/server.js';
+import type { Azurite } from './azurite.js';
+import { startLocalServices } from './local-services.js';
 
 export const DEFAULT_PORT = 7071;
 /** Request headers past this size are refused with 431, as Node's default and Kestrel's front end do. */
@@ -23,43 +24,30 @@ export interface DevHost {
   readonly generatedKey: boolean;
   /** The embedded emulator, when no Cosmos DB settings were given. */
   readonly emulator: Emulator | undefined;
+  /** Azurite, when MEDIA_STORE=blob came without blob settings. */
+  readonly azurite: Azurite | undefined;
   readonly bridge: Bridge;
   close(): Promise<void>;
 }
 
-/**
- * Serves the bridge on `node:http` as the Functions host would (same routes, `api` prefix, function
- * keys), starting the embedded Cosmos DB emulator when no Cosmos settings are given.
- */
 export interface DevHostOptions {
   log?: Logger;
   /** Sees every answer (a clone) as it is sent; tests use it to check no answer carries a secret. */
   observe?: (request: Request, response: Response) => void;
 }
 
+/**
+ * Serves the bridge on `node:http` as the Functions host would (same routes, `api` prefix, function
+ * keys), starting local stand-ins (the Cosmos DB emulator, Azurite) for services the settings leave out.
+ */
 export async function startDevHost(
   env: Env,
   { log = silentLogger, observe }: DevHostOptions = {},
 ): Promise<DevHost> {
   const port = readInteger(env, 'PORT', DEFAULT_PORT, 0);
   const host = env.HOST?.trim() || '127.0.0.1';
-  let emulator: Emulator | undefined;
-  let effectiveEnv = env;
-  if (!hasCosmosSettings(env)) {
-    const emulatorPort = readInteger(env, 'EMULATOR_PORT', EMULATOR_PORT, 0);
-    try {
-      emulator = await startEmulator({ port: emulatorPort, log });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new SettingsError(
-          `EMULATOR_PORT ${emulatorPort} is in use: set EMULATOR_PORT to a free port, or set COSMOS_CONNECTION_STRING to use an existing account or emulator.`,
-        );
-      }
-      throw err;
-    }
-    seedDemo(emulator);
-    effectiveEnv = { ...env, COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key };
-  }
+  const services = await startLocalServices(env, log);
+  const effectiveEnv = services.env;
 
   let bridge: Bridge | undefined;
   let server: Server | undefined;
@@ -87,18 +75,19 @@ export async function startDevHost(
       url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
       functionKey,
       generatedKey: !configuredKey,
-      emulator,
+      emulator: services.emulator,
+      azurite: services.azurite,
       bridge,
       async close() {
         await closeServer(openServer);
         await openBridge.close();
-        await emulator?.close();
+        await services.close();
       },
     };
   } catch (err) {
     server?.close();
     await bridge?.close();
-    await emulator?.close();
+    await services.close();
     throw err;
   }
 }

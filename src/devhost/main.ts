@@ -1,7 +1,7 @@
 // `npm start`: the bridge on http://127.0.0.1:$PORT/api/..., with the embedded emulator unless Cosmos DB settings are given.
 import { resolve } from 'node:path';
 import { jsonLineLogger } from '../log.js';
-import { SettingsError } from '../settings.js';
+import { DEFAULTS, SettingsError } from '../settings.js';
 import { DEMO } from '../emulator/seed.js';
 import { startDevHost } from './host.js';
 import { readLocalSettings } from './local-settings.js';
@@ -17,6 +17,9 @@ async function main(): Promise<void> {
     host.emulator
       ? `Embedded Cosmos DB emulator on ${host.emulator.url} (database "${DEMO.db}", collection "${DEMO.coll}", document "${DEMO.doc}")`
       : 'Using the Cosmos DB account from the settings.',
+    ...(host.azurite
+      ? [`Media in Blob Storage: Azurite on ${host.azurite.blobEndpoint} (container from BLOB_CONTAINER)`]
+      : []),
     host.generatedKey
       ? `Function key (generated; set DEV_FUNCTION_KEY to choose one): ${host.functionKey}`
       : 'Function key: the value of DEV_FUNCTION_KEY',

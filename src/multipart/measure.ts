@@ -1,6 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { BridgeError } from '../http/errors.js';
+
+export interface Measurement {
+  size: number;
+  sha256: string;
+}
 
 /**
  * A pass-through step that counts and hashes the bytes flowing to Cosmos DB and stops the flow the
@@ -12,6 +18,7 @@ export class MeasuringStream extends Transform {
   readonly #hash: Hash = createHash('sha256');
   readonly #maxBytes: number;
   readonly #limitName: string;
+  #digest: string | undefined;
 
   constructor(maxBytes: number, limitName = 'MAX_PART_BYTES') {
     super();
@@ -23,9 +30,11 @@ export class MeasuringStream extends Transform {
     return this.#bytes;
   }
 
-  /** Hex SHA-256 of everything that passed; call once, after the stream ended. */
-  sha256(): string {
-    return this.#hash.digest('hex');
+  /** Size and hex SHA-256 of everything that passed, once the stream has ended. */
+  async measured(): Promise<Measurement> {
+    await finished(this);
+    this.#digest ??= this.#hash.digest('hex');
+    return { size: this.#bytes, sha256: this.#digest };
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -2,6 +2,8 @@ import type { Readable } from 'node:stream';
 import type { CallOptions, CosmosClient, CosmosReply, DocumentAddress } from '../cosmos/client.js';
 import { BridgeError } from '../http/errors.js';
 import { describeError, type Logger } from '../log.js';
+import { blobNameFor, type BlobMediaStore } from '../media/blob-store.js';
+import type { Measurement } from '../multipart/measure.js';
 import type { WritePolicy } from '../policy/write-policy.js';
 import type { Settings } from '../settings.js';
 import { upstreamError } from './cosmos-replies.js';
@@ -11,12 +13,16 @@ export interface RouteContext {
   settings: Settings;
   log: Logger;
   policy: WritePolicy;
+  /** Set when MEDIA_STORE=blob: file bytes go to Blob Storage, and Cosmos DB gets a metadata attachment. */
+  blobs: BlobMediaStore | undefined;
 }
 
 interface Created {
   id: string;
   reply: CosmosReply;
   options: CallOptions;
+  /** The blob holding the media, in blob mode: undone with the attachment. */
+  blob?: string;
 }
 
 /**
@@ -38,16 +44,46 @@ export class AttachmentWriter {
     return this.#created;
   }
 
-  /** A managed attachment from raw media; Cosmos DB's error status is thrown as the caller's error. */
+  /**
+   * An attachment from file bytes: a managed attachment (raw media to Cosmos DB), or in blob mode a
+   * new blob plus a metadata attachment pointing at it with its `size` and `sha256`. Cosmos DB's
+   * error status is thrown as the caller's error.
+   */
   async createMedia(
     upload: { id: string; contentType: string; body: Buffer | Readable },
+    measured: () => Promise<Measurement>,
     options: CallOptions,
     subject: string,
   ): Promise<CosmosReply> {
     this.#context.policy.contentType(upload.contentType, subject);
+    const { blobs } = this.#context;
+    if (blobs) return this.#createViaBlob(blobs, upload, measured, options, subject);
     return this.#create(upload.id, options, subject, { contentType: upload.contentType }, () =>
       this.#context.cosmos.createAttachmentFromMedia(this.#address, upload, options),
     );
+  }
+
+  async #createViaBlob(
+    blobs: BlobMediaStore,
+    upload: { id: string; contentType: string; body: Buffer | Readable },
+    measured: () => Promise<Measurement>,
+    options: CallOptions,
+    subject: string,
+  ): Promise<CosmosReply> {
+    const name = blobNameFor(this.#address, options.partitionKey, upload.id);
+    const blob = await blobs.put(name, upload.body, upload.contentType);
+    try {
+      const { size, sha256 } = await measured();
+      const metadata = { id: upload.id, contentType: upload.contentType, media: blob.url, size, sha256 };
+      const reply = await this.#create(upload.id, options, subject, metadata, () =>
+        this.#context.cosmos.createAttachmentFromJson(this.#address, JSON.stringify(metadata), options),
+      );
+      this.#created.at(-1)!.blob = name;
+      return reply;
+    } catch (err) {
+      await this.#deleteBlob(name);
+      throw err;
+    }
   }
 
   /** A metadata attachment from its JSON body (already validated). */
@@ -121,16 +157,31 @@ export class AttachmentWriter {
 
   /** Deletes what this request created, newest first; a failure to undo is logged, never hidden. */
   async rollBack(): Promise<void> {
-    for (const { id, options } of this.#created.splice(0).reverse()) {
+    for (const { id, options, blob } of this.#created.splice(0).reverse()) {
       try {
         await this.#delete(id, options);
       } catch (err) {
+        // The attachment stays, so its blob must stay too: never leave an attachment pointing nowhere.
         this.#context.log.error('rollback: attachment not deleted', {
           ...this.#address,
           attachment: id,
           ...describeError(err),
         });
+        continue;
       }
+      if (blob) await this.#deleteBlob(blob);
+    }
+  }
+
+  async #deleteBlob(name: string): Promise<void> {
+    try {
+      await this.#context.blobs?.delete(name);
+    } catch (err) {
+      this.#context.log.error('rollback: blob not deleted', {
+        ...this.#address,
+        blob: name,
+        ...describeError(err),
+      });
     }
   }
 

@@ -1,5 +1,4 @@
-import { pipeline } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { pipeline, type Readable } from 'node:stream';
 import type { CallOptions, DocumentAddress } from '../cosmos/client.js';
 import { assertValidId, decodeSlug } from '../cosmos/ids.js';
 import { parsePartitionKeyField, samePartitionKey, type PartitionKey } from '../cosmos/partition-key.js';
@@ -93,8 +92,9 @@ async function uploadFilePart(
   part: Extract<FormPart, { type: 'file' }>,
   writer: AttachmentWriter,
   options: CallOptions,
-  { settings }: RouteContext,
+  context: RouteContext,
 ): Promise<Record<string, unknown>> {
+  const { settings } = context;
   if (!part.filename) {
     part.stream.resume();
     throw new BridgeError(
@@ -106,10 +106,24 @@ async function uploadFilePart(
   const meter = new MeasuringStream(settings.limits.maxPartBytes);
   // Errors surface where `meter` is read: below, or in the upstream call.
   pipeline(part.stream, meter, () => {});
-  const body = await replayableOrStream(meter, settings.upstream.replayBufferBytes);
-  const reply = await writer.createMedia({ id, contentType: part.mimeType, body }, options, `File "${id}"`);
-  await finished(meter);
-  return { ...resourceOf(reply.body), size: meter.bytes, sha256: meter.sha256() };
+  const body = await uploadBody(meter, context);
+  const measured = () => meter.measured();
+  const reply = await writer.createMedia(
+    { id, contentType: part.mimeType, body },
+    measured,
+    options,
+    `File "${id}"`,
+  );
+  return { ...resourceOf(reply.body), ...(await measured()) };
+}
+
+/**
+ * Cosmos DB may throttle a create, so parts up to REPLAY_BUFFER_BYTES are read whole to be sent again
+ * if need be. Blob Storage uploads stage their blocks from their own buffers and retry those, so in
+ * blob mode every part streams.
+ */
+function uploadBody(meter: MeasuringStream, { settings, blobs }: RouteContext): Promise<Buffer | Readable> {
+  return blobs ? Promise.resolve(meter) : replayableOrStream(meter, settings.upstream.replayBufferBytes);
 }
 
 async function fromRawMedia(
@@ -132,9 +146,15 @@ async function fromRawMedia(
   pipeline(caller.stream, meter, () => {});
   const writer = new AttachmentWriter(context, address);
   try {
-    const body = await replayableOrStream(meter, settings.upstream.replayBufferBytes);
+    const body = await uploadBody(meter, context);
     const type = contentType ?? 'application/octet-stream';
-    const reply = await writer.createMedia({ id, contentType: type, body }, options, `Attachment "${id}"`);
+    const measured = () => meter.measured();
+    const reply = await writer.createMedia(
+      { id, contentType: type, body },
+      measured,
+      options,
+      `Attachment "${id}"`,
+    );
     if (request.signal.aborted) throw callerLeft();
     return replyAsResponse(reply);
   } catch (err) {

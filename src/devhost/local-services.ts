@@ -1,0 +1,64 @@
+import type { Logger } from '../log.js';
+import { seedDemo } from '../emulator/seed.js';
+import { EMULATOR_PORT, startEmulator, type Emulator } from '../emulator/server.js';
+import { hasCosmosSettings, readInteger, SettingsError, type Env } from '../settings.js';
+import { AZURITE_PORT, startAzurite, type Azurite } from './azurite.js';
+
+/** The local stand-ins the dev host starts for services the settings do not name. */
+export interface LocalServices {
+  /** The settings with the stand-ins' endpoints filled in. */
+  env: Env;
+  emulator: Emulator | undefined;
+  azurite: Azurite | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * No Cosmos DB setting: the embedded emulator, seeded with the demo document. MEDIA_STORE=blob with
+ * no blob setting: Azurite. Settings that name real services are left alone.
+ */
+export async function startLocalServices(env: Env, log: Logger): Promise<LocalServices> {
+  let emulator: Emulator | undefined;
+  let azurite: Azurite | undefined;
+  const effective: Env = { ...env };
+  const close = async () => {
+    await emulator?.close();
+    await azurite?.close();
+  };
+  try {
+    if (!hasCosmosSettings(env)) {
+      const port = readInteger(env, 'EMULATOR_PORT', EMULATOR_PORT, 0);
+      emulator = await inUse(
+        startEmulator({ port, log }),
+        `EMULATOR_PORT ${port}`,
+        'COSMOS_CONNECTION_STRING',
+      );
+      seedDemo(emulator);
+      effective.COSMOS_ENDPOINT = emulator.url;
+      effective.COSMOS_KEY = emulator.key;
+    }
+    const wantsBlob = env.MEDIA_STORE?.trim().toLowerCase() === 'blob';
+    if (wantsBlob && !env.BLOB_CONNECTION_STRING?.trim() && !env.BLOB_ACCOUNT_URL?.trim()) {
+      const port = readInteger(env, 'AZURITE_PORT', AZURITE_PORT, 0);
+      azurite = await inUse(startAzurite(port), `AZURITE_PORT ${port}`, 'BLOB_CONNECTION_STRING');
+      effective.BLOB_CONNECTION_STRING = azurite.connectionString;
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { env: effective, emulator, azurite, close };
+}
+
+/** A port taken by something else is a configuration problem, said as one. */
+async function inUse<T>(starting: Promise<T>, what: string, alternative: string): Promise<T> {
+  try {
+    return await starting;
+  } catch (err) {
+    const busy = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE/.test(String(err));
+    if (!busy) throw err;
+    throw new SettingsError(
+      `${what} is in use: choose another port, or set ${alternative} to use a running service.`,
+    );
+  }
+}

@@ -1,0 +1,161 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import type { DocumentAddress } from '../cosmos/client.js';
+import type { PartitionKey } from '../cosmos/partition-key.js';
+import { BridgeError, UpstreamStatusError, isCallerError } from '../http/errors.js';
+import { describeError, type Logger } from '../log.js';
+import type { MediaSettings } from '../settings.js';
+
+/** Blocks staged per upload and uploaded side by side: memory per upload stays near their product. */
+const BLOCK_BYTES = 4 * 1024 * 1024;
+const BLOCKS_IN_FLIGHT = 2;
+/** Azure's limit on a blob name. */
+const MAX_NAME_CHARS = 1024;
+/** Marks a blob with the upload that wrote it, so an upload with an unknown outcome can find its own. */
+const UPLOAD_ID = 'bridgeuploadid';
+
+export interface StoredBlob {
+  name: string;
+  url: string;
+}
+
+type BlobSettings = Extract<MediaSettings, { store: 'blob' }>;
+
+/**
+ * File bytes in Blob Storage, one block blob per attachment. Uploads stream in staged blocks and never
+ * overwrite: a blob that exists already is a 409, so another attachment's media is never replaced.
+ */
+export class BlobMediaStore {
+  readonly #settings: BlobSettings;
+  readonly #log: Logger;
+  #container: Promise<ContainerClient> | undefined;
+
+  constructor(settings: BlobSettings, log: Logger) {
+    this.#settings = settings;
+    this.#log = log;
+  }
+
+  /** Uploads bytes as a new blob, refusing to replace one that exists. */
+  async put(name: string, body: Buffer | Readable, contentType: string): Promise<StoredBlob> {
+    const container = await this.#ready();
+    const blob = container.getBlockBlobClient(name);
+    const uploadId = randomUUID();
+    const options = {
+      blobHTTPHeaders: { blobContentType: contentType },
+      conditions: { ifNoneMatch: '*' },
+      metadata: { [UPLOAD_ID]: uploadId },
+    };
+    try {
+      if (Buffer.isBuffer(body))
+        await blob.uploadData(body, { ...options, blockSize: BLOCK_BYTES, concurrency: BLOCKS_IN_FLIGHT });
+      else await blob.uploadStream(body, BLOCK_BYTES, BLOCKS_IN_FLIGHT, options);
+    } catch (err) {
+      if (!(err instanceof RestError)) throw err; // the body's own failure (a 413, the caller leaving)
+      const failure = storageError(err, name);
+      if (failure.status >= 500) await this.#deleteIfOurs(name, uploadId);
+      throw failure;
+    }
+    return { name, url: blob.url };
+  }
+
+  async delete(name: string): Promise<void> {
+    const container = await this.#ready();
+    try {
+      await container.getBlockBlobClient(name).deleteIfExists({ deleteSnapshots: 'include' });
+    } catch (err) {
+      throw err instanceof RestError ? storageError(err, name) : err;
+    }
+  }
+
+  /** After an upload whose outcome is unknown: the blob goes only if this very upload wrote it. */
+  async #deleteIfOurs(name: string, uploadId: string): Promise<void> {
+    try {
+      const blob = (await this.#ready()).getBlockBlobClient(name);
+      const properties = await blob.getProperties();
+      if (properties.metadata?.[UPLOAD_ID] === uploadId) await blob.delete();
+    } catch (err) {
+      if (err instanceof RestError && err.statusCode === 404) return;
+      this.#log.error('a blob may be left behind after an unknown outcome', {
+        blob: name,
+        ...describeError(err),
+      });
+    }
+  }
+
+  /** The container, created on first use when it does not exist. */
+  #ready(): Promise<ContainerClient> {
+    this.#container ??= this.#open().catch((err: unknown) => {
+      this.#container = undefined;
+      throw isCallerError(err)
+        ? err
+        : err instanceof RestError
+          ? storageError(err, this.#settings.container)
+          : err;
+    });
+    return this.#container;
+  }
+
+  async #open(): Promise<ContainerClient> {
+    const { connectionString, accountUrl, container } = this.#settings;
+    let service: BlobServiceClient;
+    if (connectionString) {
+      service = BlobServiceClient.fromConnectionString(connectionString);
+    } else {
+      // Loaded only when used: production without a storage key signs in with the app's identity.
+      const { DefaultAzureCredential } = await import('@azure/identity');
+      service = new BlobServiceClient(accountUrl!.href, new DefaultAzureCredential());
+    }
+    const client = service.getContainerClient(container);
+    try {
+      await client.createIfNotExists();
+    } catch (err) {
+      // An identity allowed to write blobs but not to create containers: the container must exist.
+      if (!(err instanceof RestError && err.statusCode === 403)) throw err;
+    }
+    return client;
+  }
+}
+
+/**
+ * A blob name for an attachment: database, collection, partition key, document and attachment id as
+ * path segments. The partition key is part of it because two documents may share an id in different
+ * partitions. Only `%`, `/`, `\` and a trailing `.` are escaped, which keeps names readable and
+ * distinct for distinct attachments; a name over Azure's limit becomes a hash under `_long/`.
+ */
+export function blobNameFor(
+  address: DocumentAddress,
+  partitionKey: PartitionKey | undefined,
+  id: string,
+): string {
+  const key = partitionKey === undefined ? '_' : JSON.stringify(partitionKey);
+  const name = [address.db, address.coll, key, address.doc, id].map(escapeSegment).join('/');
+  if (name.length <= MAX_NAME_CHARS) return name;
+  return `_long/${createHash('sha256')
+    .update(JSON.stringify([address.db, address.coll, key, address.doc, id]))
+    .digest('hex')}`;
+}
+
+function escapeSegment(value: string): string {
+  return value.replace(
+    /[%/\\]|\.$/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
+}
+
+function storageError(err: RestError, name: string): BridgeError | UpstreamStatusError {
+  const status = err.statusCode ?? 0;
+  if (status === 409 || status === 412) {
+    return new UpstreamStatusError(409, 'Conflict', `A blob for this attachment exists already (${name}).`);
+  }
+  if (status === 401 || status === 403) {
+    return new BridgeError(
+      'UpstreamAuthFailed',
+      "Blob Storage refused the bridge's credentials; check the blob settings.",
+    );
+  }
+  if (status === 0) return new BridgeError('UpstreamUnreachable', 'Blob Storage could not be reached.');
+  return new BridgeError('UpstreamUnavailable', `Blob Storage answered ${status}; retry later.`, {
+    'retry-after': '1',
+  });
+}
