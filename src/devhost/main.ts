@@ -18,7 +18,9 @@ async function main(): Promise<void> {
       ? `Embedded Cosmos DB emulator on ${host.emulator.url} (database "${DEMO.db}", collection "${DEMO.coll}", document "${DEMO.doc}")`
       : 'Using the Cosmos DB account from the settings.',
     ...(host.azurite
-      ? [`Media in Blob Storage: Azurite on ${host.azurite.blobEndpoint} (container from BLOB_CONTAINER)`]
+      ? [
+          `Media in Blob Storage: Azurite on ${host.azurite.blobEndpoint}, container "${env.BLOB_CONTAINER?.trim() || DEFAULTS.blobContainer}"`,
+        ]
       : []),
     host.generatedKey
       ? `Function key (generated; set DEV_FUNCTION_KEY to choose one): ${host.functionKey}`
