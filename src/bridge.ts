@@ -43,7 +43,10 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
     log,
   });
   const authenticate = authenticator(settings.auth, functionKey);
-  const blobs = settings.media.store === 'blob' ? new BlobMediaStore(settings.media, log) : undefined;
+  const blobs =
+    settings.media.store === 'blob'
+      ? new BlobMediaStore(settings.media, settings.upstream.timeoutMs, log)
+      : undefined;
 
   async function route(request: Request, url: URL): Promise<Response> {
     const upload = ATTACHMENTS_ROUTE.exec(url.pathname);

@@ -4,26 +4,23 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_VERSION } from '../src/cosmos/client.js';
 import { masterKeyAuthorization } from '../src/cosmos/signer.js';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/devhost/azurite.js';
 import { EMULATOR_KEY } from '../src/emulator/server.js';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { startDevHostProcess, type DevHostProcess } from './helpers/devhost-process.js';
 
 const MiB = 1024 * 1024;
 const FILE_BYTES = 200 * MiB;
 const KEY = 'large-upload-test-key';
+const SETTINGS = {
+  PORT: '0',
+  EMULATOR_PORT: '0',
+  AZURITE_PORT: '0',
+  DEV_FUNCTION_KEY: KEY,
+  MAX_PART_BYTES: String(FILE_BYTES),
+  MAX_REQUEST_BYTES: String(FILE_BYTES + MiB),
+};
 let host: DevHostProcess;
-
-beforeAll(async () => {
-  host = await startDevHostProcess({
-    PORT: '0',
-    EMULATOR_PORT: '0',
-    DEV_FUNCTION_KEY: KEY,
-    MAX_PART_BYTES: String(FILE_BYTES),
-    MAX_REQUEST_BYTES: String(FILE_BYTES + MiB),
-  });
-});
-afterAll(async () => {
-  await host?.interrupt();
-});
 
 /** A multipart body of one file part, generated as it is sent, hashed on the way. */
 function multipartUpload(size: number, filename: string) {
@@ -52,7 +49,7 @@ function multipartUpload(size: number, filename: string) {
   };
 }
 
-async function upload(size: number, filename: string) {
+async function upload(host: DevHostProcess, size: number, filename: string) {
   const form = multipartUpload(size, filename);
   const response = await request(`${host.url}/api/dbs/demo/colls/items/docs/welcome/attachments`, {
     method: 'POST',
@@ -70,7 +67,7 @@ async function upload(size: number, filename: string) {
 }
 
 /** Hashes a stored media item as it streams back from the emulator. */
-async function storedSha256(mediaLink: string): Promise<string> {
+async function storedSha256(host: DevHostProcess, mediaLink: string): Promise<string> {
   const mediaId = mediaLink.replace('/media/', '');
   const rid = Buffer.from(mediaId.replace(/-/g, '/'), 'base64')
     .subarray(0, 20)
@@ -95,16 +92,21 @@ async function storedSha256(mediaLink: string): Promise<string> {
   return hash.digest('hex');
 }
 
-describe('a 200 MiB upload through the dev host process', () => {
+describe('a 200 MiB upload through the dev host process, managed attachments', () => {
+  beforeAll(async () => {
+    host = await startDevHostProcess(SETTINGS);
+  });
+  afterAll(() => host?.interrupt());
+
   it('streams byte for byte into the emulator while the bridge memory stays flat', async () => {
-    const warm = await upload(MiB, 'warm-up.bin');
+    const warm = await upload(host, MiB, 'warm-up.bin');
     expect(warm.status).toBe(201);
     const baseline = await host.peakRss();
 
-    const big = await upload(FILE_BYTES, 'big.bin');
+    const big = await upload(host, FILE_BYTES, 'big.bin');
     expect(big.status).toBe(201);
     expect(big.answer.attachments[0]).toMatchObject({ size: FILE_BYTES, sha256: big.sha256 });
-    expect(await storedSha256(big.answer.attachments[0]!.media)).toBe(big.sha256);
+    expect(await storedSha256(host, big.answer.attachments[0]!.media)).toBe(big.sha256);
 
     const peak = await host.peakRss();
     // A buffering bridge would grow by the file size (200 MiB) or more; streaming stays within noise.
@@ -114,5 +116,37 @@ describe('a 200 MiB upload through the dev host process', () => {
   it('stops cleanly on Ctrl-C', async () => {
     expect(await host.interrupt()).toBe(0);
     expect(host.output()).toContain('SIGINT: stopping');
+  });
+});
+
+describe('a 200 MiB upload through the dev host process, MEDIA_STORE=blob with Azurite', () => {
+  let blobHost: DevHostProcess;
+  beforeAll(async () => {
+    blobHost = await startDevHostProcess({ ...SETTINGS, MEDIA_STORE: 'blob' });
+  });
+  afterAll(() => blobHost?.interrupt());
+
+  it('streams byte for byte into a blob while the bridge memory stays flat', async () => {
+    expect((await upload(blobHost, MiB, 'warm-up.bin')).status).toBe(201);
+    const baseline = await blobHost.peakRss();
+    const big = await upload(blobHost, FILE_BYTES, 'big.bin');
+    expect(big.status).toBe(201);
+    expect(big.answer.attachments[0]).toMatchObject({ size: FILE_BYTES, sha256: big.sha256 });
+
+    const endpoint = /Azurite on (http:\/\/\S+),/.exec(blobHost.output())![1]!;
+    const blobs = BlobServiceClient.fromConnectionString(
+      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
+    );
+    const name = decodeURIComponent(
+      new URL(big.answer.attachments[0]!.media).pathname.split('/').slice(3).join('/'),
+    );
+    const download = await blobs.getContainerClient('attachments').getBlockBlobClient(name).download();
+    const hash = createHash('sha256');
+    for await (const chunk of download.readableStreamBody!) hash.update(chunk as Buffer);
+    expect(hash.digest('hex')).toBe(big.sha256);
+
+    expect((await blobHost.peakRss()) - baseline).toBeLessThan(64 * MiB);
+    // Azurite runs in its own process and stops with the dev host.
+    expect(await blobHost.interrupt()).toBe(0);
   });
 });

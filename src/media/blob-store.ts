@@ -1,6 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  RestError,
+  type ContainerClient,
+  type StoragePipelineOptions,
+} from '@azure/storage-blob';
 import type { DocumentAddress } from '../cosmos/client.js';
 import type { PartitionKey } from '../cosmos/partition-key.js';
 import { BridgeError, UpstreamStatusError, isCallerError } from '../http/errors.js';
@@ -28,12 +33,19 @@ type BlobSettings = Extract<MediaSettings, { store: 'blob' }>;
  */
 export class BlobMediaStore {
   readonly #settings: BlobSettings;
+  readonly #options: StoragePipelineOptions;
   readonly #log: Logger;
   #container: Promise<ContainerClient> | undefined;
 
-  constructor(settings: BlobSettings, log: Logger) {
+  /** `timeoutMs` bounds each request to Blob Storage, as UPSTREAM_TIMEOUT_MS does for Cosmos DB. */
+  constructor(settings: BlobSettings, timeoutMs: number, log: Logger) {
     this.#settings = settings;
     this.#log = log;
+    // The SDK retries each request (a staged block, the commit) on its own; short waits keep a caller
+    // from hanging for long when storage is down.
+    this.#options = {
+      retryOptions: { maxTries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2_000, tryTimeoutInMs: timeoutMs },
+    };
   }
 
   /** Uploads bytes as a new blob, refusing to replace one that exists. */
@@ -100,11 +112,11 @@ export class BlobMediaStore {
     const { connectionString, accountUrl, container } = this.#settings;
     let service: BlobServiceClient;
     if (connectionString) {
-      service = BlobServiceClient.fromConnectionString(connectionString);
+      service = BlobServiceClient.fromConnectionString(connectionString, this.#options);
     } else {
       // Loaded only when used: production without a storage key signs in with the app's identity.
       const { DefaultAzureCredential } = await import('@azure/identity');
-      service = new BlobServiceClient(accountUrl!.href, new DefaultAzureCredential());
+      service = new BlobServiceClient(accountUrl!.href, new DefaultAzureCredential(), this.#options);
     }
     const client = service.getContainerClient(container);
     try {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { API_VERSION, CosmosClient } from '../../src/cosmos/client.js';
 import { masterKeyAuthorization, requestDate } from '../../src/cosmos/signer.js';
+import { AZURITE_KEY } from '../../src/devhost/azurite.js';
 import { startDevHost, type DevHost } from '../../src/devhost/host.js';
 import {
   startEmulator,
@@ -67,7 +68,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     DEV_FUNCTION_KEY: FUNCTION_KEY,
     ...(typeof options.env === 'function' ? options.env(emulator) : options.env),
   };
-  recordSecret(emulator.key, env.COSMOS_KEY, env.COSMOS_KEY_SECONDARY, env.DEV_FUNCTION_KEY);
+  recordSecret(emulator.key, env.COSMOS_KEY, env.COSMOS_KEY_SECONDARY, env.DEV_FUNCTION_KEY, AZURITE_KEY);
+  recordSecret(/AccountKey=([^;]+)/i.exec(env.BLOB_CONNECTION_STRING ?? '')?.[1]);
   for (const secret of env.WEBHOOK_SECRET?.split(/\s+/) ?? [])
     recordSecret(secret, secret.replace(/^whsec_/, ''));
   const host = await startDevHost(env, {

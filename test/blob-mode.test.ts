@@ -1,0 +1,313 @@
+import { createHash } from 'node:crypto';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { blobNameFor } from '../src/media/blob-store.js';
+import { loadSettings } from '../src/settings.js';
+import { json, sha256, startStack, type Stack } from './helpers/stack.js';
+
+const MAX_PART = 256 * 1024;
+let stack: Stack;
+let container: ContainerClient;
+
+beforeAll(async () => {
+  // No blob settings: the dev host starts Azurite itself, as `npm start` does.
+  stack = await startStack({
+    env: {
+      MEDIA_STORE: 'blob',
+      AZURITE_PORT: '0',
+      MAX_PART_BYTES: String(MAX_PART),
+      UPSTREAM_TIMEOUT_MS: '500',
+    },
+    docs: ['b-multi', 'b-raw', 'b-roll', 'b-taken', 'b-big', 'b-slow', 'b-throttle', 'same-id'],
+  });
+  container = BlobServiceClient.fromConnectionString(stack.host.azurite!.connectionString).getContainerClient(
+    'attachments',
+  );
+});
+afterEach(() => stack.emulator.faults.clear());
+afterAll(() => stack.close());
+
+async function blobNames(prefix = ''): Promise<string[]> {
+  const names: string[] = [];
+  for await (const blob of container.listBlobsFlat({ prefix })) names.push(blob.name);
+  return names.sort();
+}
+
+async function download(url: string): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+  const name = decodeURIComponent(new URL(url).pathname.split('/').slice(3).join('/'));
+  const blob = container.getBlockBlobClient(name);
+  const bytes = await blob.downloadToBuffer();
+  return { bytes, contentType: (await blob.getProperties()).contentType };
+}
+
+function form(files: [string, Buffer, string?][]): FormData {
+  const data = new FormData();
+  for (const [name, bytes, type] of files)
+    data.append('f', new Blob([bytes], { type: type ?? 'application/octet-stream' }), name);
+  return data;
+}
+
+describe('MEDIA_STORE=blob', () => {
+  it('streams each file into a blob and records its URL, size and sha256 in a metadata attachment', async () => {
+    const photo = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) % 256));
+    const note = Buffer.from('a note');
+    const response = await fetch(stack.route('b-multi'), {
+      method: 'POST',
+      headers: stack.headers('b-multi'),
+      body: form([
+        ['photo.jpg', photo, 'image/jpeg'],
+        ['note.txt', note, 'text/plain'],
+      ]),
+    });
+    expect(response.status).toBe(201);
+    const { attachments } = (await response.json()) as { attachments: Record<string, unknown>[] };
+    expect(attachments).toMatchObject([
+      { id: 'photo.jpg', contentType: 'image/jpeg', size: photo.length, sha256: sha256(photo) },
+      { id: 'note.txt', contentType: 'text/plain', size: note.length, sha256: sha256(note) },
+    ]);
+    const downloaded = await download(String(attachments[0]!.media));
+    expect(sha256(downloaded.bytes)).toBe(sha256(photo));
+    expect(downloaded.contentType).toBe('image/jpeg');
+    expect((await download(String(attachments[1]!.media))).bytes.toString()).toBe('a note');
+    // What Cosmos DB holds: unmanaged attachments pointing at the blobs.
+    const stored = await stack.listAttachments('b-multi');
+    expect(stored).toMatchObject([
+      { id: 'photo.jpg', media: attachments[0]!.media, size: photo.length, sha256: sha256(photo) },
+      { id: 'note.txt', media: attachments[1]!.media },
+    ]);
+    expect(String(stored[0]!.media)).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\/attachments\/demo\/items\//,
+    );
+    expect(stack.emulator.store.allMedia()).toEqual([]);
+  });
+
+  it('does the same for a raw upload with a Slug, answering with the Cosmos resource', async () => {
+    const bytes = Buffer.alloc(10_000, 9);
+    const response = await fetch(stack.route('b-raw'), {
+      method: 'POST',
+      headers: { ...stack.headers('b-raw'), 'content-type': 'image/png', slug: 'raw.png' },
+      body: bytes,
+    });
+    expect(response.status).toBe(201);
+    const resource = await json(response);
+    expect(resource).toMatchObject({
+      id: 'raw.png',
+      contentType: 'image/png',
+      size: 10_000,
+      sha256: sha256(bytes),
+    });
+    expect(sha256((await download(String(resource.media))).bytes)).toBe(sha256(bytes));
+  });
+
+  it('deletes the blobs when Cosmos DB refuses a later part, and rolls back the earlier ones', async () => {
+    stack.emulator.store.createAttachment(
+      { db: 'demo', coll: 'items', doc: 'b-roll', partitionKey: '["b-roll"]' },
+      { id: 'taken.bin', contentType: 'a/b', media: 'https://elsewhere/taken.bin' },
+    );
+    const response = await fetch(stack.route('b-roll'), {
+      method: 'POST',
+      headers: stack.headers('b-roll'),
+      body: form([
+        ['first.bin', Buffer.from('1')],
+        ['taken.bin', Buffer.from('2')],
+      ]),
+    });
+    expect(response.status).toBe(409);
+    expect((await stack.listAttachments('b-roll')).map((a) => a.id)).toEqual(['taken.bin']);
+    expect(await blobNames('demo/items/["b-roll"]/')).toEqual([]);
+  });
+
+  it('deletes the blob when the parent document does not exist', async () => {
+    const response = await fetch(stack.route('no-such-doc'), {
+      method: 'POST',
+      headers: stack.headers('no-such-doc'),
+      body: form([['orphan.bin', Buffer.from('x')]]),
+    });
+    expect(response.status).toBe(404);
+    expect(await blobNames('demo/items/["no-such-doc"]/')).toEqual([]);
+  });
+
+  it("never overwrites an existing blob: 409, and the other attachment's media is untouched", async () => {
+    const name = blobNameFor({ db: 'demo', coll: 'items', doc: 'b-taken' }, ['b-taken'], 'mine.jpg');
+    await container.getBlockBlobClient(name).uploadData(Buffer.from('precious'));
+    const response = await fetch(stack.route('b-taken'), {
+      method: 'POST',
+      headers: stack.headers('b-taken'),
+      body: form([['mine.jpg', Buffer.from('impostor')]]),
+    });
+    expect(response.status).toBe(409);
+    expect(await json(response)).toMatchObject({ code: 'Conflict' });
+    expect((await container.getBlockBlobClient(name).downloadToBuffer()).toString()).toBe('precious');
+    expect(await stack.listAttachments('b-taken')).toEqual([]);
+  });
+
+  it('answers 413 past MAX_PART_BYTES and leaves no blob', async () => {
+    const response = await fetch(stack.route('b-big'), {
+      method: 'POST',
+      headers: stack.headers('b-big'),
+      body: form([['huge.bin', Buffer.alloc(MAX_PART + 1)]]),
+    });
+    expect(response.status).toBe(413);
+    expect(await blobNames('demo/items/["b-big"]/')).toEqual([]);
+  });
+
+  it('retries a throttled metadata create, and undoes both after an unknown outcome', async () => {
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/b-throttle/',
+      status: 429,
+      retryAfterMs: 10,
+      times: 1,
+    });
+    const throttled = await fetch(stack.route('b-throttle'), {
+      method: 'POST',
+      headers: stack.headers('b-throttle'),
+      body: form([['t.bin', Buffer.alloc(MAX_PART)]]),
+    });
+    expect(throttled.status).toBe(201);
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/b-slow/', delayMs: 1500, times: 1 });
+    const slow = await fetch(stack.route('b-slow'), {
+      method: 'POST',
+      headers: stack.headers('b-slow'),
+      body: form([['slow.bin', Buffer.from('x')]]),
+    });
+    expect(slow.status).toBe(504);
+    expect(await stack.listAttachments('b-slow')).toEqual([]);
+    expect(await blobNames('demo/items/["b-slow"]/')).toEqual([]);
+  });
+
+  it('keeps documents that share an id in different partitions apart', async () => {
+    stack.emulator.store.createCollection('demo', {
+      id: 'by-owner',
+      partitionKey: { paths: ['/owner'], kind: 'Hash' },
+    });
+    for (const owner of ['alice', 'bob']) {
+      stack.emulator.store.createDocument(
+        'demo',
+        'by-owner',
+        { id: 'same-id', owner },
+        JSON.stringify([owner]),
+      );
+      const response = await fetch(`${stack.host.url}/api/dbs/demo/colls/by-owner/docs/same-id/attachments`, {
+        method: 'POST',
+        headers: {
+          'x-functions-key': stack.headers()['x-functions-key']!,
+          'x-ms-documentdb-partitionkey': JSON.stringify([owner]),
+        },
+        body: form([['avatar.png', Buffer.from(owner)]]),
+      });
+      expect(response.status).toBe(201);
+    }
+    expect(await blobNames('demo/by-owner/')).toEqual([
+      'demo/by-owner/["alice"]/same-id/avatar.png',
+      'demo/by-owner/["bob"]/same-id/avatar.png',
+    ]);
+  });
+});
+
+describe('blob names', () => {
+  const doc = { db: 'demo', coll: 'items', doc: 'd' };
+  it('keep ids readable, escape what could change the path, and never collide', () => {
+    expect(blobNameFor(doc, ['d'], 'photo 1.jpg')).toBe('demo/items/["d"]/d/photo 1.jpg');
+    expect(blobNameFor(doc, ['a/b'], 'x')).toBe('demo/items/["a%2Fb"]/d/x');
+    expect(blobNameFor(doc, ['d'], 'trailing.')).toBe('demo/items/["d"]/d/trailing%2E');
+    expect(blobNameFor(doc, ['d'], '100%')).toBe('demo/items/["d"]/d/100%25');
+    expect(blobNameFor(doc, ['d'], '%25')).not.toBe(blobNameFor(doc, ['d'], '%'));
+    expect(blobNameFor(doc, [1], 'x')).not.toBe(blobNameFor(doc, ['1'], 'x'));
+    expect(blobNameFor(doc, undefined, 'x')).toBe('demo/items/_/d/x');
+    const long = blobNameFor(doc, ['d'], '語'.repeat(255)).length;
+    expect(long).toBeLessThanOrEqual(1024);
+    const huge = blobNameFor(
+      { db: 'x'.repeat(255), coll: 'y'.repeat(255), doc: 'z'.repeat(255) },
+      ['k'.repeat(300)],
+      'a'.repeat(255),
+    );
+    expect(huge).toBe(
+      `_long/${createHash('sha256')
+        .update(
+          JSON.stringify([
+            'x'.repeat(255),
+            'y'.repeat(255),
+            JSON.stringify(['k'.repeat(300)]),
+            'z'.repeat(255),
+            'a'.repeat(255),
+          ]),
+        )
+        .digest('hex')}`,
+    );
+  });
+});
+
+describe('blob settings', () => {
+  const base = { COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: Buffer.alloc(64, 1).toString('base64') };
+  it.each([
+    [{ MEDIA_STORE: 'disk' }, /MEDIA_STORE must be cosmos or blob/],
+    [{ MEDIA_STORE: 'blob' }, /needs BLOB_CONNECTION_STRING, or BLOB_ACCOUNT_URL/],
+    [
+      {
+        MEDIA_STORE: 'blob',
+        BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+        BLOB_ACCOUNT_URL: 'https://a.blob.core.windows.net',
+      },
+      /not both/,
+    ],
+    [{ MEDIA_STORE: 'blob', BLOB_CONNECTION_STRING: 'nonsense' }, /not a storage connection string/],
+    [
+      { MEDIA_STORE: 'blob', BLOB_ACCOUNT_URL: 'http://a.blob.core.windows.net' },
+      /BLOB_ACCOUNT_URL must be an https/,
+    ],
+    [
+      {
+        MEDIA_STORE: 'blob',
+        BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+        BLOB_CONTAINER: 'Bad_Name',
+      },
+      /BLOB_CONTAINER "Bad_Name"/,
+    ],
+    [{ BLOB_CONTAINER: 'media' }, /need MEDIA_STORE=blob/],
+  ])('%j fails at start naming the setting', (env, message) => {
+    expect(() => loadSettings({ ...base, ...env })).toThrow(message);
+  });
+
+  it('reads a managed-identity account URL and a container', () => {
+    expect(
+      loadSettings({
+        ...base,
+        MEDIA_STORE: 'blob',
+        BLOB_ACCOUNT_URL: 'https://acct.blob.core.windows.net',
+        BLOB_CONTAINER: 'media-1',
+      }).media,
+    ).toMatchObject({
+      store: 'blob',
+      container: 'media-1',
+      connectionString: undefined,
+    });
+  });
+});
+
+describe('Blob Storage unreachable', () => {
+  it('answers 502 and stores nothing in Cosmos DB', async () => {
+    const down = await startStack({
+      env: {
+        MEDIA_STORE: 'blob',
+        BLOB_CONNECTION_STRING:
+          'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;',
+      },
+    });
+    try {
+      const response = await fetch(down.route(), {
+        method: 'POST',
+        headers: down.headers(),
+        body: form([['x.bin', Buffer.from('x')]]),
+      });
+      expect(response.status).toBe(502);
+      expect(await json(response)).toMatchObject({
+        code: 'UpstreamUnreachable',
+        message: expect.stringMatching(/Blob Storage/) as string,
+      });
+      expect(await down.listAttachments()).toEqual([]);
+    } finally {
+      await down.close();
+    }
+  });
+});
