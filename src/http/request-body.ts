@@ -5,22 +5,27 @@ import { BridgeError, isCallerError, type CallerError } from './errors.js';
 export interface CallerBody {
   readonly stream: Readable;
   /**
-   * How the caller's side failed, if it did: the 413 for crossing the cap, or a plain error when its
+   * How the caller's side failed, if it did: the 413 for crossing the cap, or RequestAborted when its
    * connection broke. It outranks whatever that failure caused downstream.
    */
-  failure(): Error | undefined;
+  failure(): CallerError | undefined;
 }
 
 export function callerBody(request: Request, maxBytes: number): CallerBody {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) throw requestTooLarge(maxBytes);
   const source = request.body ? Readable.fromWeb(request.body) : Readable.from([]);
-  let failure: Error | undefined;
+  let failure: CallerError | undefined;
   const capped = new ByteCap(maxBytes, (err) => (failure ??= err));
-  source.on('error', (err) => {
-    failure ??= err;
-    capped.destroy(err);
+  // The caller's stream breaking is the caller leaving, whatever error (ECONNRESET...) it carries:
+  // say so at the source, so nothing downstream mistakes it for a broken connection to Cosmos DB.
+  source.on('error', () => {
+    failure ??= callerLeft();
+    capped.destroy(failure);
   });
+  // Failures are kept in `failure`; without a listener, one raised after the core stopped reading
+  // (the caller leaving after an early answer) would crash the process.
+  capped.on('error', () => {});
   // Not `pipeline`: when the core gives up on the body, destroying `capped` must not cancel the
   // caller's stream here; the host adapter decides how to end the connection after the answer.
   source.pipe(capped);
@@ -105,7 +110,7 @@ export function rootCause(
   formFailure?: Error,
 ): CallerError {
   const callerFailure = body.failure();
-  if (callerFailure) return isCallerError(callerFailure) ? callerFailure : callerLeft();
+  if (callerFailure) return callerFailure;
   if (isCallerError(err)) return err;
   if (formFailure && isCallerError(formFailure)) return formFailure;
   if (aborted) return callerLeft();

@@ -49,7 +49,13 @@ async function fromMultipart(
   const headerKey = options.partitionKey;
   let partitionKey = policy.partitionKey(headerKey);
   const body = callerBody(request, settings.limits.maxRequestBytes);
-  const reader = readMultipart(body.stream, contentType, settings.limits, () => callerLeft());
+  let reader: ReturnType<typeof readMultipart>;
+  try {
+    reader = readMultipart(body.stream, contentType, settings.limits, () => callerLeft());
+  } catch (err) {
+    body.stream.destroy();
+    throw err;
+  }
   const writer = new AttachmentWriter(context, address);
   const results: Record<string, unknown>[] = [];
   try {
