@@ -42,7 +42,7 @@ describe('the core under the Functions worker', () => {
         body: body.stream,
         duplex: 'half',
         headers: { 'content-type': contentType },
-      } as RequestInit),
+      }),
     );
     // Answered early for a refused request; for a form still being read, the break is what ends it.
     if (code === 'RequestAborted') setImmediate(body.breakOff);
