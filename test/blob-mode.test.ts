@@ -1,8 +1,21 @@
 import { createHash } from 'node:crypto';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  BlobServiceClient,
+  StorageSharedKeyCredential,
+  generateAccountSASQueryParameters,
+  type ContainerClient,
+} from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/devhost/azurite.js';
 import { blobNameFor } from '../src/media/blob-store.js';
 import { loadSettings } from '../src/settings.js';
+import { recordSecret } from './helpers/scrape.js';
 import { json, sha256, startStack, type Stack } from './helpers/stack.js';
 
 const MAX_PART = 256 * 1024;
@@ -127,18 +140,37 @@ describe('MEDIA_STORE=blob', () => {
     expect(await blobNames('demo/items/["no-such-doc"]/')).toEqual([]);
   });
 
-  it("never overwrites an existing blob: 409, and the other attachment's media is untouched", async () => {
-    const name = blobNameFor({ db: 'demo', coll: 'items', doc: 'b-taken' }, ['b-taken'], 'mine.jpg');
-    await container.getBlockBlobClient(name).uploadData(Buffer.from('precious'));
-    const response = await fetch(stack.route('b-taken'), {
+  it('gives every upload its own blob: a second upload of a taken id gets 409 and leaves the first blob alone', async () => {
+    const first = await fetch(stack.route('b-taken'), {
+      method: 'POST',
+      headers: stack.headers('b-taken'),
+      body: form([['mine.jpg', Buffer.from('precious')]]),
+    });
+    expect(first.status).toBe(201);
+    const { attachments } = (await first.json()) as { attachments: { media: string }[] };
+    const second = await fetch(stack.route('b-taken'), {
       method: 'POST',
       headers: stack.headers('b-taken'),
       body: form([['mine.jpg', Buffer.from('impostor')]]),
     });
-    expect(response.status).toBe(409);
-    expect(await json(response)).toMatchObject({ code: 'Conflict' });
-    expect((await container.getBlockBlobClient(name).downloadToBuffer()).toString()).toBe('precious');
-    expect(await stack.listAttachments('b-taken')).toEqual([]);
+    expect(second.status).toBe(409);
+    expect(await json(second)).toMatchObject({ code: 'Conflict' });
+    expect((await download(attachments[0]!.media)).bytes.toString()).toBe('precious');
+    expect(await blobNames('demo/items/["b-taken"]/')).toHaveLength(1);
+  });
+
+  it('is not blocked by a blob some earlier failure left behind', async () => {
+    await container
+      .getBlockBlobClient('demo/items/["b-taken"]/b-taken/leftover/late.jpg')
+      .uploadData(Buffer.from('old'));
+    const response = await fetch(stack.route('b-taken'), {
+      method: 'POST',
+      headers: stack.headers('b-taken'),
+      body: form([['late.jpg', Buffer.from('new')]]),
+    });
+    expect(response.status).toBe(201);
+    const { attachments } = (await response.json()) as { attachments: { media: string }[] };
+    expect((await download(attachments[0]!.media)).bytes.toString()).toBe('new');
   });
 
   it('answers 413 past MAX_PART_BYTES and leaves no blob', async () => {
@@ -198,43 +230,112 @@ describe('MEDIA_STORE=blob', () => {
       });
       expect(response.status).toBe(201);
     }
-    expect(await blobNames('demo/by-owner/')).toEqual([
-      'demo/by-owner/["alice"]/same-id/avatar.png',
-      'demo/by-owner/["bob"]/same-id/avatar.png',
-    ]);
+    const names = await blobNames('demo/by-owner/');
+    expect(names).toHaveLength(2);
+    expect(names[0]).toMatch(/^demo\/by-owner\/\["alice"\]\/same-id\/[0-9a-f-]{36}\/avatar\.png$/);
+    expect(names[1]).toMatch(/^demo\/by-owner\/\["bob"\]\/same-id\/[0-9a-f-]{36}\/avatar\.png$/);
+  });
+});
+
+describe('blob credentials and lost answers', () => {
+  it('never stores or returns a SAS: media is the bare blob URL', async () => {
+    const sas = generateAccountSASQueryParameters(
+      {
+        expiresOn: new Date(Date.now() + 3600_000),
+        permissions: AccountSASPermissions.parse('rwdlac'),
+        resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+        services: AccountSASServices.parse('b').toString(),
+      },
+      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+    ).toString();
+    recordSecret(new URLSearchParams(sas).get('sig') ?? undefined);
+    const viaSas = await startStack({
+      env: {
+        MEDIA_STORE: 'blob',
+        BLOB_CONNECTION_STRING: `BlobEndpoint=${stack.host.azurite!.blobEndpoint};SharedAccessSignature=${sas}`,
+      },
+    });
+    try {
+      const response = await fetch(viaSas.route(), {
+        method: 'POST',
+        headers: viaSas.headers(),
+        body: form([['s.bin', Buffer.from('sas')]]),
+      });
+      const text = await response.text();
+      expect(response.status).toBe(201);
+      expect(text).not.toContain('sig=');
+      const media = String((JSON.parse(text) as { attachments: { media: string }[] }).attachments[0]!.media);
+      expect(new URL(media).search).toBe('');
+      expect(JSON.stringify(await viaSas.listAttachments())).not.toContain('sig=');
+    } finally {
+      await viaSas.close();
+    }
+  });
+
+  it('treats a commit whose answer was lost, then retried, as the success it was', async () => {
+    const target = new URL(stack.host.azurite!.blobEndpoint);
+    let dropped = 0;
+    // Forwards to Azurite, but swallows the answer to the first block-list commit.
+    const proxy = createServer((req, res) => {
+      const upstream = httpRequest(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          if (req.url?.includes('comp=blocklist') && dropped === 0) {
+            dropped += 1;
+            answer.resume();
+            req.socket.destroy();
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(upstream);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/${AZURITE_ACCOUNT}`;
+    const lossy = await startStack({
+      env: {
+        MEDIA_STORE: 'blob',
+        REPLAY_BUFFER_BYTES: '0',
+        BLOB_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
+      },
+    });
+    try {
+      const response = await fetch(lossy.route(), {
+        method: 'POST',
+        headers: lossy.headers(),
+        body: form([['lost.bin', Buffer.alloc(100_000, 4)]]),
+      });
+      expect(dropped).toBe(1);
+      expect(response.status).toBe(201);
+      const { attachments } = (await response.json()) as { attachments: { media: string }[] };
+      expect(sha256((await download(attachments[0]!.media)).bytes)).toBe(sha256(Buffer.alloc(100_000, 4)));
+    } finally {
+      await lossy.close();
+      proxy.close();
+    }
   });
 });
 
 describe('blob names', () => {
   const doc = { db: 'demo', coll: 'items', doc: 'd' };
   it('keep ids readable, escape what could change the path, and never collide', () => {
-    expect(blobNameFor(doc, ['d'], 'photo 1.jpg')).toBe('demo/items/["d"]/d/photo 1.jpg');
-    expect(blobNameFor(doc, ['a/b'], 'x')).toBe('demo/items/["a%2Fb"]/d/x');
-    expect(blobNameFor(doc, ['d'], 'trailing.')).toBe('demo/items/["d"]/d/trailing%2E');
-    expect(blobNameFor(doc, ['d'], '100%')).toBe('demo/items/["d"]/d/100%25');
-    expect(blobNameFor(doc, ['d'], '%25')).not.toBe(blobNameFor(doc, ['d'], '%'));
-    expect(blobNameFor(doc, [1], 'x')).not.toBe(blobNameFor(doc, ['1'], 'x'));
-    expect(blobNameFor(doc, undefined, 'x')).toBe('demo/items/_/d/x');
-    const long = blobNameFor(doc, ['d'], '語'.repeat(255)).length;
-    expect(long).toBeLessThanOrEqual(1024);
-    const huge = blobNameFor(
-      { db: 'x'.repeat(255), coll: 'y'.repeat(255), doc: 'z'.repeat(255) },
-      ['k'.repeat(300)],
-      'a'.repeat(255),
-    );
-    expect(huge).toBe(
-      `_long/${createHash('sha256')
-        .update(
-          JSON.stringify([
-            'x'.repeat(255),
-            'y'.repeat(255),
-            JSON.stringify(['k'.repeat(300)]),
-            'z'.repeat(255),
-            'a'.repeat(255),
-          ]),
-        )
-        .digest('hex')}`,
-    );
+    const name = (key: Parameters<typeof blobNameFor>[1], id: string) => blobNameFor(doc, key, id, 'u1');
+    expect(name(['d'], 'photo 1.jpg')).toBe('demo/items/["d"]/d/u1/photo 1.jpg');
+    expect(name(['a/b'], 'x')).toBe('demo/items/["a%2Fb"]/d/u1/x');
+    expect(name(['d'], 'trailing.')).toBe('demo/items/["d"]/d/u1/trailing%2E');
+    expect(name(['d'], '100%')).toBe('demo/items/["d"]/d/u1/100%25');
+    expect(name(['d'], '%25')).not.toBe(name(['d'], '%'));
+    expect(name([1], 'x')).not.toBe(name(['1'], 'x'));
+    expect(name(undefined, 'x')).toBe('demo/items/_/d/u1/x');
+    expect(blobNameFor(doc, ['d'], 'x', 'u1')).not.toBe(blobNameFor(doc, ['d'], 'x', 'u2'));
+    expect(name(['d'], '語'.repeat(255)).length).toBeLessThanOrEqual(1024);
+    const huge = { db: 'x'.repeat(255), coll: 'y'.repeat(255), doc: 'z'.repeat(255) };
+    const hugeName = blobNameFor(huge, ['k'.repeat(300)], 'a'.repeat(255), 'u1');
+    const segments = [huge.db, huge.coll, JSON.stringify(['k'.repeat(300)]), huge.doc, 'u1', 'a'.repeat(255)];
+    expect(hugeName).toBe(`_long/${createHash('sha256').update(JSON.stringify(segments)).digest('hex')}`);
   });
 });
 

@@ -48,11 +48,22 @@ export class BlobMediaStore {
     };
   }
 
-  /** Uploads bytes as a new blob, refusing to replace one that exists. */
-  async put(name: string, body: Buffer | Readable, contentType: string): Promise<StoredBlob> {
+  /**
+   * Uploads an attachment's bytes as a new blob. Each upload gets a name of its own (see `blobNameFor`),
+   * so a blob left behind by a crash never blocks a later upload, and no upload can replace another's
+   * media (the commit also refuses to overwrite).
+   */
+  async put(
+    address: DocumentAddress,
+    partitionKey: PartitionKey | undefined,
+    id: string,
+    body: Buffer | Readable,
+    contentType: string,
+  ): Promise<StoredBlob> {
     const container = await this.#ready();
-    const blob = container.getBlockBlobClient(name);
     const uploadId = randomUUID();
+    const name = blobNameFor(address, partitionKey, id, uploadId);
+    const blob = container.getBlockBlobClient(name);
     const options = {
       blobHTTPHeaders: { blobContentType: contentType },
       conditions: { ifNoneMatch: '*' },
@@ -64,11 +75,15 @@ export class BlobMediaStore {
       else await blob.uploadStream(body, BLOCK_BYTES, BLOCKS_IN_FLIGHT, options);
     } catch (err) {
       if (!(err instanceof RestError)) throw err; // the body's own failure (a 413, the caller leaving)
+      const status = err.statusCode ?? 0;
+      // A commit whose answer was lost is retried by the SDK and then meets its own blob: that is success.
+      if ((status === 409 || status === 412) && (await this.#writtenBy(name, uploadId)))
+        return stored(name, blob.url);
       const failure = storageError(err, name);
       if (failure.status >= 500) await this.#deleteIfOurs(name, uploadId);
       throw failure;
     }
-    return { name, url: blob.url };
+    return stored(name, blob.url);
   }
 
   async delete(name: string): Promise<void> {
@@ -83,15 +98,23 @@ export class BlobMediaStore {
   /** After an upload whose outcome is unknown: the blob goes only if this very upload wrote it. */
   async #deleteIfOurs(name: string, uploadId: string): Promise<void> {
     try {
-      const blob = (await this.#ready()).getBlockBlobClient(name);
-      const properties = await blob.getProperties();
-      if (properties.metadata?.[UPLOAD_ID] === uploadId) await blob.delete();
+      if (await this.#writtenBy(name, uploadId))
+        await (await this.#ready()).getBlockBlobClient(name).delete();
     } catch (err) {
-      if (err instanceof RestError && err.statusCode === 404) return;
       this.#log.error('a blob may be left behind after an unknown outcome', {
         blob: name,
         ...describeError(err),
       });
+    }
+  }
+
+  async #writtenBy(name: string, uploadId: string): Promise<boolean> {
+    try {
+      const properties = await (await this.#ready()).getBlockBlobClient(name).getProperties();
+      return properties.metadata?.[UPLOAD_ID] === uploadId;
+    } catch (err) {
+      if (err instanceof RestError && err.statusCode === 404) return false;
+      throw err;
     }
   }
 
@@ -130,22 +153,30 @@ export class BlobMediaStore {
 }
 
 /**
- * A blob name for an attachment: database, collection, partition key, document and attachment id as
- * path segments. The partition key is part of it because two documents may share an id in different
- * partitions. Only `%`, `/`, `\` and a trailing `.` are escaped, which keeps names readable and
- * distinct for distinct attachments; a name over Azure's limit becomes a hash under `_long/`.
+ * A blob name for one upload of an attachment: database, collection, partition key, document, the
+ * upload's own id and the attachment id, as path segments. The partition key is in it because two
+ * documents may share an id in different partitions; the upload id makes every upload's blob its own.
+ * Only `%`, `/`, `\` and a trailing `.` are escaped, which keeps names readable and distinct; a name
+ * over Azure's limit becomes a hash under `_long/`.
  */
 export function blobNameFor(
   address: DocumentAddress,
   partitionKey: PartitionKey | undefined,
   id: string,
+  uploadId: string,
 ): string {
   const key = partitionKey === undefined ? '_' : JSON.stringify(partitionKey);
-  const name = [address.db, address.coll, key, address.doc, id].map(escapeSegment).join('/');
+  const segments = [address.db, address.coll, key, address.doc, uploadId, id];
+  const name = segments.map(escapeSegment).join('/');
   if (name.length <= MAX_NAME_CHARS) return name;
-  return `_long/${createHash('sha256')
-    .update(JSON.stringify([address.db, address.coll, key, address.doc, id]))
-    .digest('hex')}`;
+  return `_long/${createHash('sha256').update(JSON.stringify(segments)).digest('hex')}`;
+}
+
+/** The blob's address for the attachment's `media`: never with a SAS, which would hand storage access to readers. */
+function stored(name: string, url: string): StoredBlob {
+  const bare = new URL(url);
+  bare.search = '';
+  return { name, url: bare.href };
 }
 
 function escapeSegment(value: string): string {

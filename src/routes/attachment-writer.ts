@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { CallOptions, CosmosClient, CosmosReply, DocumentAddress } from '../cosmos/client.js';
 import { BridgeError } from '../http/errors.js';
 import { describeError, type Logger } from '../log.js';
-import { blobNameFor, type BlobMediaStore } from '../media/blob-store.js';
+import type { BlobMediaStore } from '../media/blob-store.js';
 import type { Measurement } from '../multipart/measure.js';
 import type { WritePolicy } from '../policy/write-policy.js';
 import type { Settings } from '../settings.js';
@@ -70,8 +70,14 @@ export class AttachmentWriter {
     options: CallOptions,
     subject: string,
   ): Promise<CosmosReply> {
-    const name = blobNameFor(this.#address, options.partitionKey, upload.id);
-    const blob = await blobs.put(name, upload.body, upload.contentType);
+    const blob = await blobs.put(
+      this.#address,
+      options.partitionKey,
+      upload.id,
+      upload.body,
+      upload.contentType,
+    );
+    const name = blob.name;
     try {
       const { size, sha256 } = await measured();
       const metadata = { id: upload.id, contentType: upload.contentType, media: blob.url, size, sha256 };

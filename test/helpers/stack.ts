@@ -70,6 +70,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   recordSecret(emulator.key, env.COSMOS_KEY, env.COSMOS_KEY_SECONDARY, env.DEV_FUNCTION_KEY, AZURITE_KEY);
   recordSecret(/AccountKey=([^;]+)/i.exec(env.BLOB_CONNECTION_STRING ?? '')?.[1]);
+  recordSecret(/[?&;]sig=([^&;]+)/i.exec(env.BLOB_CONNECTION_STRING ?? '')?.[1]);
   for (const secret of env.WEBHOOK_SECRET?.split(/\s+/) ?? [])
     recordSecret(secret, secret.replace(/^whsec_/, ''));
   const host = await startDevHost(env, {
