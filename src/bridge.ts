@@ -1,4 +1,5 @@
 import { authenticator } from './auth/authenticate.js';
+import type { Caller } from './auth/caller.js';
 import { CosmosClient, type DocumentAddress } from './cosmos/client.js';
 import { assertValidId } from './cosmos/ids.js';
 import { BridgeError, errorResponse, isCallerError } from './http/errors.js';
@@ -47,31 +48,38 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
     settings.media.store === 'blob'
       ? new BlobMediaStore(settings.media, settings.upstream.timeoutMs, log)
       : undefined;
+  // Work left for after an answer (looking again for a create stored late), dropped on close.
+  const pending = new Set<NodeJS.Timeout>();
+  const later = (task: () => Promise<void>, delayMs: number) => {
+    const timer = setTimeout(() => {
+      pending.delete(timer);
+      task().catch((err: unknown) => log.error('a deferred check failed', describeError(err)));
+    }, delayMs);
+    timer.unref();
+    pending.add(timer);
+  };
+  const contextFor = (caller: Caller | undefined): RouteContext => ({
+    cosmos,
+    settings,
+    log,
+    blobs,
+    later,
+    policy: writePolicy(settings, caller),
+  });
 
   async function route(request: Request, url: URL): Promise<Response> {
     const upload = ATTACHMENTS_ROUTE.exec(url.pathname);
     if (upload) {
       const caller = await authenticate(request, url);
-      const address = target(request, upload);
-      return createAttachments(request, address, {
-        cosmos,
-        settings,
-        log,
-        blobs,
-        policy: writePolicy(settings, caller),
-      });
+      return createAttachments(request, target(request, upload), contextFor(caller));
     }
     const webhook = WEBHOOK_ROUTE.exec(url.pathname);
     if (webhook && settings.webhookSecrets.length > 0) {
       const address = target(request, webhook);
-      const context: RouteContext = {
-        cosmos,
-        settings,
-        log,
-        blobs,
-        policy: writePolicy(settings, undefined),
-      };
-      return receiveWebhook(request, url, address, { ...context, webhookSecrets: settings.webhookSecrets });
+      return receiveWebhook(request, url, address, {
+        ...contextFor(undefined),
+        webhookSecrets: settings.webhookSecrets,
+      });
     }
     throw new BridgeError('NotFound', 'No such route.');
   }
@@ -122,7 +130,12 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
       });
       return response;
     },
-    close: () => cosmos.close(),
+    async close() {
+      if (pending.size > 0) log.warn('closing with deferred checks not yet run', { count: pending.size });
+      for (const timer of pending) clearTimeout(timer);
+      pending.clear();
+      await cosmos.close();
+    },
   };
 }
 

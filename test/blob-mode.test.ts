@@ -11,7 +11,7 @@ import {
   generateAccountSASQueryParameters,
   type ContainerClient,
 } from '@azure/storage-blob';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/devhost/azurite.js';
 import { blobNameFor } from '../src/media/blob-store.js';
 import { loadSettings } from '../src/settings.js';
@@ -31,7 +31,7 @@ beforeAll(async () => {
       MAX_PART_BYTES: String(MAX_PART),
       UPSTREAM_TIMEOUT_MS: '500',
     },
-    docs: ['b-multi', 'b-raw', 'b-roll', 'b-taken', 'b-big', 'b-slow', 'b-throttle', 'same-id'],
+    docs: ['b-multi', 'b-raw', 'b-roll', 'b-taken', 'b-big', 'b-slow', 'b-throttle', 'same-id', 'b-late'],
   });
   container = BlobServiceClient.fromConnectionString(stack.host.azurite!.connectionString).getContainerClient(
     'attachments',
@@ -206,6 +206,27 @@ describe('MEDIA_STORE=blob', () => {
     expect(slow.status).toBe(504);
     expect(await stack.listAttachments('b-slow')).toEqual([]);
     expect(await blobNames('demo/items/["b-slow"]/')).toEqual([]);
+  });
+
+  it('removes attachment and blob together when Cosmos DB stores the create late', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/b-late/', stallMs: 1200, times: 1 });
+    const response = await fetch(stack.route('b-late'), {
+      method: 'POST',
+      headers: stack.headers('b-late'),
+      body: form([['late.bin', Buffer.from('late')]]),
+    });
+    expect(response.status).toBe(504);
+    await vi.waitFor(
+      () =>
+        expect(
+          stack.logs.some(
+            (l) => l.includes('stored after its request had failed was undone') && l.includes('b-late'),
+          ),
+        ).toBe(true),
+      { timeout: 10_000 },
+    );
+    expect(await stack.listAttachments('b-late')).toEqual([]);
+    expect(await blobNames('demo/items/["b-late"]/')).toEqual([]);
   });
 
   it('keeps documents that share an id in different partitions apart', async () => {

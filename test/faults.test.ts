@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { json, startStack, type Stack } from './helpers/stack.js';
 
 const REPLAY = 64 * 1024;
@@ -12,7 +12,20 @@ beforeAll(async () => {
       UPSTREAM_RETRY_BUDGET_MS: '2000',
       UPSTREAM_TIMEOUT_MS: '500',
     },
-    docs: ['f-json', 'f-small', 'f-large', 'f-budget', 'f-time', 'f-drop', 'f-commit', 'f-449', 'f-503'],
+    docs: [
+      'f-json',
+      'f-small',
+      'f-large',
+      'f-budget',
+      'f-time',
+      'f-drop',
+      'f-commit',
+      'f-449',
+      'f-503',
+      'f-late',
+      'f-408',
+      'f-again',
+    ],
   });
 });
 afterEach(() => stack.emulator.faults.clear());
@@ -158,6 +171,51 @@ describe('broken and slow connections', () => {
     });
     expect(response.status).toBe(502);
     expect((await stack.listAttachments('f-commit')).map((a) => a.id)).toEqual(['theirs.txt']);
+  });
+});
+
+describe('creates whose outcome is unknown', () => {
+  it('undoes a create Cosmos DB stores after the bridge stopped waiting', async () => {
+    // The request sits unread past UPSTREAM_TIMEOUT_MS (500 ms), then is stored.
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-late/', stallMs: 1200, times: 1 });
+    const response = await metadataRequest('f-late', 'late');
+    expect(response.status).toBe(504);
+    await vi.waitFor(
+      () =>
+        expect(
+          stack.logs.some(
+            (line) =>
+              line.includes('stored after its request had failed was undone') && line.includes('f-late'),
+          ),
+        ).toBe(true),
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(await stack.listAttachments('f-late')).toEqual([]);
+  });
+
+  it('answers 504 for a 408 from Cosmos DB, and undoes what that request stored', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-408/', statusAfterCommit: 408, times: 1 });
+    const form = new FormData();
+    form.append('a', new Blob(['one']), 'one.txt');
+    form.append('b', new Blob(['two']), 'two.txt');
+    const response = await fetch(stack.route('f-408'), {
+      method: 'POST',
+      headers: stack.headers('f-408'),
+      body: form,
+    });
+    expect(response.status).toBe(504);
+    expect(await json(response)).toMatchObject({ code: 'UpstreamTimeout' });
+    expect(await stack.listAttachments('f-408')).toEqual([]);
+  });
+
+  it('recognises its own first attempt when a retry after a 503 meets a 409', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-again/', statusAfterCommit: 503, times: 1 });
+    const response = await metadataRequest('f-again', 'stored-first-time');
+    expect(response.status).toBe(201);
+    expect(creates('f-again')).toBe(2);
+    expect((await stack.listAttachments('f-again')).map((a) => a.id)).toEqual(['stored-first-time']);
   });
 });
 

@@ -43,6 +43,8 @@ export interface CosmosReply {
   body: string;
   /** Cosmos DB refused the key in use and the client switched to the other one: sending again will work. */
   keySwitched?: boolean;
+  /** An earlier attempt of this request was answered 503 and retried: it may have been stored after all. */
+  earlierAttemptUnknown?: boolean;
 }
 
 export interface ClientOptions extends CosmosSettings {
@@ -86,6 +88,7 @@ export class CosmosClient {
     const started = Date.now();
     const replayable = !(request.body instanceof Readable);
     let switchedKey = false;
+    let earlierAttemptUnknown = false;
     for (let attempt = 0; ; attempt++) {
       const keyIndex = this.#preferredKey;
       const reply = await this.#sendOnce(request, this.#keys[keyIndex]!);
@@ -98,11 +101,13 @@ export class CosmosClient {
       if (replayable && RETRYABLE_STATUSES.has(reply.status)) {
         const wait = retryDelayMs(reply, attempt);
         if (Date.now() - started + wait <= this.#retryBudgetMs) {
+          // 429 and 449 promise nothing was done; after a 503 a write may have happened anyway.
+          if (reply.status === 503) earlierAttemptUnknown = true;
           await delay(wait);
           continue;
         }
       }
-      return reply;
+      return earlierAttemptUnknown ? { ...reply, earlierAttemptUnknown } : reply;
     }
   }
 

@@ -17,6 +17,10 @@ export interface FaultRule {
   dropAfterBytes?: number;
   /** Do the work (a create is stored), then drop the connection instead of answering. */
   dropAfterCommit?: boolean;
+  /** Do the work (a create is stored), then answer with this error status instead (408, 503...). */
+  statusAfterCommit?: number;
+  /** Take the request in, then wait this long before storing it: a create that is stored late. */
+  stallMs?: number;
   /** Apply to this many matching requests, then retire; every matching request when unset. */
   times?: number;
   /** Chance that a matching request is affected, 0..1 (soak tests); 1 when unset. */
@@ -34,6 +38,11 @@ const STATUS_CODES: Record<number, { code: string; message: string }> = {
     message: 'Conflicting request to resource has been attempted. Retry to avoid conflicts.',
   },
   503: { code: 'ServiceUnavailable', message: 'Service is currently unavailable. Please retry.' },
+  408: { code: 'RequestTimeout', message: 'Request timed out.' },
+  500: {
+    code: 'InternalServerError',
+    message: 'Unknown server error occurred when processing this request.',
+  },
 };
 
 export function faultStatus(status: number): { code: string; message: string } {

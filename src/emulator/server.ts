@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { idProblem } from '../cosmos/ids.js';
 import { prepareEarlyAnswer } from '../http/early-answer.js';
 import { closeServer, listen } from '../http/listening.js';
@@ -311,6 +312,7 @@ async function createAttachment(req: IncomingMessage, res: ServerResponse, ctx: 
   if (slug === undefined) {
     // No Slug: the body is an attachment resource (id, contentType, media, custom properties).
     const body = attachmentBody(await readJson(req));
+    await stallBeforeCommit(res, ctx);
     return sendJson(req, res, ctx, 201, ctx.store.createAttachment(ref, body));
   }
   let id: string;
@@ -325,6 +327,7 @@ async function createAttachment(req: IncomingMessage, res: ServerResponse, ctx: 
   const declared = Number(header(req, 'content-length') ?? NaN);
   if (declared > ctx.media.maxBytes) throw tooLarge();
   const media = await receiveMedia(req, ctx.media);
+  await stallBeforeCommit(res, ctx);
   let resource: Resource;
   try {
     resource = ctx.store.createAttachment(ref, { id, contentType: contentType.split(';')[0]!.trim() }, media);
@@ -461,12 +464,28 @@ function sendJson(
   });
 }
 
+/**
+ * The `stallMs` fault: the request was received whole, and is stored late, whether or not its client
+ * is still there, as the service does with a request it has already taken in.
+ */
+async function stallBeforeCommit(res: ServerResponse, ctx: Context): Promise<void> {
+  const stall = ctx.activeFaults.get(res)?.stallMs;
+  if (stall) await delay(stall);
+}
+
 /** Writes an answer, unless a fault delays it or drops the connection in its place. */
 function deliver(res: ServerResponse, ctx: Context, write: () => void): void {
   const fault = ctx.activeFaults.get(res);
   const go = () => {
-    if (fault?.dropAfterCommit) res.socket?.destroy();
-    else write();
+    if (fault?.dropAfterCommit) {
+      res.socket?.destroy();
+    } else if (fault?.statusAfterCommit !== undefined) {
+      const { code, message } = faultStatus(fault.statusAfterCommit);
+      res.writeHead(fault.statusAfterCommit, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code, message }));
+    } else {
+      write();
+    }
   };
   if (fault?.delayMs) setTimeout(go, fault.delayMs);
   else go();

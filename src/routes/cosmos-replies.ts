@@ -63,6 +63,9 @@ export function upstreamError(reply: CosmosReply, subject?: string): UpstreamSta
   }
   const { code, message } = cosmosError(reply);
   const text = subject ? `${subject}: ${message}` : message;
+  // Cosmos DB timing out is the upstream's slowness: a 408 would tell mobile HTTP stacks the caller was too slow.
+  if (reply.status === 408)
+    return new BridgeError('UpstreamTimeout', `Cosmos DB timed out. ${text}`, headers);
   if (RETRYABLE_STATUSES.has(reply.status)) {
     const retryAfterMs = Number(reply.headers['x-ms-retry-after-ms']);
     const seconds = Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? Math.ceil(retryAfterMs / 1000) : 1;
