@@ -102,6 +102,7 @@ describe('OIDC bearer tokens', () => {
     ['not valid for two more minutes', { notBefore: Math.floor(Date.now() / 1000) + 120 }, /nbf/],
     ['for another audience', { audience: 'api://someone-else' }, /aud/],
     ['from another issuer', { issuer: 'https://evil.example/' }, /iss/],
+    ['that never expires', { expiresAt: null }, /exp/],
   ])('refuses a token %s', async (_what, options, message) => {
     const token = await idp.token({ sub: 'user-1' }, options);
     const response = await upload('user-1', bearer(token));

@@ -64,6 +64,12 @@ describe('malformed requests', () => {
     ['application/json', '{"id":"a/b","contentType":"a/b","media":"x"}', 400, 'InvalidId'],
     ['application/json', '{"id":"trailing ","contentType":"a/b","media":"x"}', 400, 'InvalidId'],
     ['application/json', '{"id":"..","contentType":"a/b","media":"x"}', 400, 'InvalidId'],
+    [
+      'application/json',
+      '{"id":"w","contentType":"a/b","media":"x","webhookId":"msg_1"}',
+      400,
+      'InvalidJson',
+    ],
   ])('%s %j answers %i %s', async (contentType, body, status, code) => {
     const before = await mediaFiles();
     const result = await post('e-json', {

@@ -170,6 +170,16 @@ describe('POST application/json', () => {
     expect(response.headers.get('x-ms-activity-id')).toBeTruthy();
   });
 
+  it('forwards the body as validated: with a key given twice, the value that was checked', async () => {
+    const response = await fetch(stack.route('json'), {
+      method: 'POST',
+      headers: { ...stack.headers('json'), 'content-type': 'application/json' },
+      body: '{"id":"twice-keyed","contentType":"text/html","media":"https://x/y","contentType":"image/png"}',
+    });
+    expect(response.status).toBe(201);
+    expect(await json(response)).toMatchObject({ contentType: 'image/png' });
+  });
+
   it('passes a Cosmos error status through with its code, e.g. 409 for a taken id', async () => {
     const body = JSON.stringify({ id: 'twice', contentType: 'text/plain', media: 'https://x/y' });
     const init = {

@@ -61,6 +61,8 @@ export class JwtVerifier {
       audience: this.#settings.audience,
       clockTolerance: CLOCK_TOLERANCE_S,
       algorithms: ALGORITHMS,
+      // jose checks `exp` only when present: a token without one would be good forever.
+      requiredClaims: ['exp'],
     });
     return claimsCaller('jwt', new Map(Object.entries(payload)));
   }

@@ -1,13 +1,19 @@
 import { assertValidId } from '../cosmos/ids.js';
 import { BridgeError } from '../http/errors.js';
 
+/** Recorded by the webhook route on the attachments it creates; nobody else may set it. */
+export const WEBHOOK_ID_PROPERTY = 'webhookId';
+
 export interface Metadata {
   id: string;
   contentType: string;
   media: string;
-  /** The body as it came, forwarded untouched so numbers and custom properties reach Cosmos DB as sent. */
+  /**
+   * The body as validated, serialised again: with a key given twice, JSON.parse keeps the last one,
+   * and forwarding the original text could let Cosmos DB store a value that was never checked.
+   */
   json: string;
-  /** The parsed body, for checks on its other properties. */
+  /** The parsed body. */
   properties: Record<string, unknown>;
 }
 
@@ -34,5 +40,17 @@ export function parseMetadata(text: string, what: string): Metadata {
   if (typeof media !== 'string' || media.trim() === '') {
     throw new BridgeError('InvalidJson', `${what} needs a string "media" (where the media is).`);
   }
-  return { id: assertValidId(id, 'attachment id'), contentType, media, json: text, properties };
+  if (WEBHOOK_ID_PROPERTY in properties) {
+    throw new BridgeError(
+      'InvalidJson',
+      `${what} must not set "${WEBHOOK_ID_PROPERTY}": the bridge records it for webhook deliveries.`,
+    );
+  }
+  return {
+    id: assertValidId(id, 'attachment id'),
+    contentType,
+    media,
+    json: JSON.stringify(properties),
+    properties,
+  };
 }

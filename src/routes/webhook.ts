@@ -5,10 +5,8 @@ import { BridgeError, UpstreamStatusError } from '../http/errors.js';
 import { decodeUtf8, readSmallBody } from '../http/request-body.js';
 import { AttachmentWriter, type RouteContext } from './attachment-writer.js';
 import { callOptionsFrom, passedBackHeaders, replyAsResponse } from './cosmos-replies.js';
-import { parseMetadata } from './metadata.js';
+import { WEBHOOK_ID_PROPERTY, parseMetadata } from './metadata.js';
 
-/** The property that records which delivery created an attachment, so a redelivery is recognised. */
-export const WEBHOOK_ID_PROPERTY = 'webhookId';
 const WEBHOOK_ID = /^[\x21-\x7e]{1,256}$/;
 
 /**
@@ -26,15 +24,8 @@ export async function receiveWebhook(
   const bytes = await readSmallBody(request, context.settings.limits.maxFieldBytes, 'MAX_FIELD_BYTES');
   const webhookId = verifySignature(bytes, request.headers, context.webhookSecrets);
   const metadata = parseMetadata(decodeUtf8(bytes, 'The webhook body'), 'The webhook body');
-  if (WEBHOOK_ID_PROPERTY in metadata.properties) {
-    throw new BridgeError(
-      'InvalidJson',
-      `The webhook body must not set "${WEBHOOK_ID_PROPERTY}"; the bridge records it.`,
-    );
-  }
   const options = { ...callOptionsFrom(request), partitionKey: partitionKeyOf(request, url) };
-  // Insert the property as text, so the rest of the body reaches Cosmos DB exactly as it was signed.
-  const json = `{${JSON.stringify(WEBHOOK_ID_PROPERTY)}:${JSON.stringify(webhookId)},${metadata.json.trim().slice(1)}`;
+  const json = JSON.stringify({ [WEBHOOK_ID_PROPERTY]: webhookId, ...metadata.properties });
   const writer = new AttachmentWriter(context, address);
   try {
     const reply = await writer.createMetadata({ ...metadata, json }, options, `Attachment "${metadata.id}"`);

@@ -20,7 +20,7 @@ export interface IdentityProvider {
   /** Signs a token; `iss`, `aud` (unless given), `iat` and a 5 minute `exp` are filled in. */
   token(
     claims: JWTPayload,
-    options?: { audience?: string; issuer?: string; expiresAt?: number; notBefore?: number },
+    options?: { audience?: string; issuer?: string; expiresAt?: number | null; notBefore?: number },
   ): Promise<string>;
   /** Starts signing with a new key, published alongside the old ones. */
   rotate(): Promise<void>;
@@ -66,8 +66,9 @@ export async function startIdentityProvider(): Promise<IdentityProvider> {
         .setProtectedHeader({ alg: 'RS256', kid: key.kid })
         .setIssuer(options.issuer ?? issuer)
         .setAudience(options.audience ?? AUDIENCE)
-        .setIssuedAt(now)
-        .setExpirationTime(options.expiresAt ?? now + 300);
+        .setIssuedAt(now);
+      // `expiresAt: null` leaves `exp` out.
+      if (options.expiresAt !== null) jwt.setExpirationTime(options.expiresAt ?? now + 300);
       if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
       const token = await jwt.sign(key.privateKey);
       recordSecret(token);
