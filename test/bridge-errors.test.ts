@@ -92,6 +92,32 @@ describe('malformed requests', () => {
     expect(result).toMatchObject({ status: 400, body: { code: 'MissingFilename' } });
   });
 
+  it('answers 400 rather than silently dropping a part busboy cannot read, keeping nothing', async () => {
+    const boundary = 'drop';
+    for (const disposition of [
+      `form-data; name="b"; filename*=x-mac-cyrillic''two.txt`,
+      `form-data; name="b"; filename="a.jpg"; filename*=utf-8''`,
+      `attachment; filename="not-form-data.txt"`,
+    ]) {
+      const result = await post('e-multi', {
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+        body: multipart(boundary, [
+          filePart('one.txt', 'first'),
+          `Content-Disposition: ${disposition}\r\nContent-Type: text/plain\r\n\r\nsecond`,
+        ]),
+      });
+      expect(result, disposition).toMatchObject({ status: 400, body: { code: 'MalformedMultipart' } });
+    }
+    const untyped = await post('e-multi', {
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: multipart(boundary, [
+        `Content-Disposition: form-data; name="photo"\r\nContent-Type: image/jpeg\r\n\r\nJFIF`,
+      ]),
+    });
+    expect(untyped).toMatchObject({ status: 400, body: { code: 'MissingFilename' } });
+    expect((await stack.listAttachments('e-multi')).map((a) => a.id)).not.toContain('one.txt');
+  });
+
   it('answers 400 for ids Cosmos DB would refuse, before anything is sent upstream', async () => {
     const upstreamBefore = stack.requests.length;
     const bad = await post('e-multi', {

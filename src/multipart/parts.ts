@@ -1,7 +1,14 @@
 import { pipeline, type Readable } from 'node:stream';
+import { createRequire } from 'node:module';
 import busboy from 'busboy';
 import { BridgeError, isCallerError } from '../http/errors.js';
+import { DelimiterCounter } from './delimiters.js';
 import { tooLarge } from './measure.js';
+
+// busboy's own Content-Type parser (busboy 1.6, pinned), so the boundary is read exactly as it reads it.
+const { parseContentType } = createRequire(import.meta.url)('busboy/lib/utils.js') as {
+  parseContentType: (header: string) => { params?: Record<string, string> } | undefined;
+};
 
 export interface MultipartLimits {
   maxPartBytes: number;
@@ -15,7 +22,7 @@ export interface MultipartLimits {
 const MAX_PART_HEADER_PAIRS = 32;
 
 export type FormPart =
-  | { type: 'field'; name: string; value: string }
+  | { type: 'field'; name: string; value: string; mimeType: string }
   | { type: 'file'; name: string; filename: string | undefined; mimeType: string; stream: Readable };
 
 /** The parts of a multipart body, one at a time, in order. */
@@ -63,6 +70,9 @@ export function readMultipart(
       : new BridgeError('MalformedMultipart', 'The multipart/form-data Content-Type is malformed.');
   }
 
+  // The boundary exactly as busboy reads it (its own parser), to count delimiters alongside it.
+  const boundary = (parseContentType(contentType)?.params?.boundary ?? '') as string;
+  const delimiters = new DelimiterCounter(boundary);
   const queue = new PartQueue();
   const overLimit = (limit: string, count: number) =>
     queue.fail(new BridgeError('PayloadTooLarge', `The form has more than ${count} ${limit}.`));
@@ -101,7 +111,7 @@ export function readMultipart(
       );
       return;
     }
-    queue.push({ type: 'field', name, value });
+    queue.push({ type: 'field', name, value, mimeType: info.mimeType });
   });
   parser.on('partsLimit', () => overLimit('parts', limits.maxParts));
   parser.on('filesLimit', () => overLimit('files', limits.maxFiles));
@@ -118,9 +128,11 @@ export function readMultipart(
   body.on('error', record('body'));
   parser.on('error', record('parser'));
   const settled = new Promise<void>((resolve) => {
-    pipeline(body, parser, (err) => {
+    pipeline(body, delimiters, parser, (err) => {
       if (!err) {
-        queue.end();
+        // The last delimiter closes the form; every other one starts a part busboy should have reported.
+        if (delimiters.count - 1 > parts) queue.fail(skippedPart());
+        else queue.end();
       } else if (firstFailure || !closedByConsumer) {
         const { source, err: cause } = firstFailure ?? { source: 'parser', err };
         if (isCallerError(cause)) queue.fail(cause);
@@ -142,6 +154,13 @@ export function readMultipart(
       return failure;
     },
   };
+}
+
+function skippedPart(): BridgeError {
+  return new BridgeError(
+    'MalformedMultipart',
+    'A part could not be read: it has no form-data Content-Disposition, or a filename* in a character set the bridge cannot decode.',
+  );
 }
 
 function malformed(err: Error): BridgeError {

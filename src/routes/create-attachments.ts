@@ -62,6 +62,13 @@ async function fromMultipart(
     for await (const part of reader) {
       const partOptions = { ...options, partitionKey };
       if (part.type === 'field') {
+        // busboy reads a part without a file name as a field; one that is not text was meant as a file.
+        if (!/^(text\/|application\/json$)/.test(part.mimeType)) {
+          throw new BridgeError(
+            'MissingFilename',
+            `The part "${part.name}" (${part.mimeType}) has no file name to use as its attachment id.`,
+          );
+        }
         if (part.name === 'partitionKey') {
           partitionKey = policy.partitionKey(
             partitionKeyFromField(part.value, headerKey, writer.created.length > 0),
