@@ -1,4 +1,6 @@
 import { readdir } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { json, startStack, type Stack } from './helpers/stack.js';
 
@@ -216,6 +218,46 @@ describe('creates whose outcome is unknown', () => {
     expect(response.status).toBe(201);
     expect(creates('f-again')).toBe(2);
     expect((await stack.listAttachments('f-again')).map((a) => a.id)).toEqual(['stored-first-time']);
+  });
+});
+
+describe('slow callers', () => {
+  it('never hold up small requests or rollbacks, even with one upload connection', async () => {
+    const narrow = await startStack({ env: { UPSTREAM_CONNECTIONS: '1', REPLAY_BUFFER_BYTES: '0' } });
+    const boundary = 'slow';
+    const slow = httpRequest(narrow.route(), {
+      method: 'POST',
+      headers: {
+        ...narrow.headers(),
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'transfer-encoding': 'chunked',
+      },
+    });
+    slow.on('error', () => {});
+    try {
+      // A caller on a bad network: the part has started streaming upstream, and then nothing comes.
+      slow.write(
+        `--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="slow.bin"\r\n\r\n${'x'.repeat(1000)}`,
+      );
+      await vi.waitFor(() =>
+        expect(narrow.requests.some((r) => r.method === 'POST' && r.path.includes('/attachments'))).toBe(
+          true,
+        ),
+      );
+      const quick = fetch(narrow.route(), {
+        method: 'POST',
+        headers: { ...narrow.headers(), 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'quick', contentType: 'image/png', media: 'https://x/quick' }),
+      });
+      const outcome = await Promise.race([
+        quick.then((r) => r.status),
+        delay(10_000).then(() => 'stuck behind the slow upload'),
+      ]);
+      expect(outcome).toBe(201);
+    } finally {
+      slow.destroy();
+      await narrow.close();
+    }
   });
 });
 

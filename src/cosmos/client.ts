@@ -55,6 +55,11 @@ export interface ClientOptions extends CosmosSettings {
   log?: Logger;
 }
 
+/** The pool for small requests: up to 16 connections, never more than the upload pool has. */
+export function controlConnections(uploadConnections: number): number {
+  return Math.min(16, uploadConnections);
+}
+
 /** Throttled (429), retry-with (449) and unavailable (503): safe to send again, even for writes. */
 export const RETRYABLE_STATUSES = new Set([429, 449, 503]);
 const MAX_BACKOFF_MS = 5_000;
@@ -65,7 +70,10 @@ const MAX_BACKOFF_MS = 5_000;
  * throttled requests whose body can be replayed, and fails over to the secondary key on a 401.
  */
 export class CosmosClient {
-  readonly #pool: Pool;
+  /** Streamed uploads, which can hold a connection as long as a slow caller takes to send. */
+  readonly #streams: Pool;
+  /** Everything else (JSON creates, lookups, rollbacks), so a slow upload never holds them up. */
+  readonly #control: Pool;
   readonly #keys: KeyObject[];
   #preferredKey = 0;
   readonly #retryBudgetMs: number;
@@ -75,13 +83,16 @@ export class CosmosClient {
     this.#keys = options.secondaryKey ? [options.key, options.secondaryKey] : [options.key];
     this.#retryBudgetMs = options.retryBudgetMs ?? 0;
     this.#log = options.log ?? silentLogger;
-    this.#pool = new Pool(options.endpoint.origin, {
-      connections: options.connections,
-      connectTimeout: options.timeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      keepAliveTimeout: 30_000,
-    });
+    const pool = (connections: number) =>
+      new Pool(options.endpoint.origin, {
+        connections,
+        connectTimeout: options.timeoutMs,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        keepAliveTimeout: 30_000,
+      });
+    this.#streams = pool(options.connections);
+    this.#control = pool(controlConnections(options.connections));
   }
 
   async send(request: CosmosRequest): Promise<CosmosReply> {
@@ -145,7 +156,8 @@ export class CosmosClient {
       });
     }
     try {
-      const response = await this.#pool.request({
+      const pool = request.body instanceof Readable ? this.#streams : this.#control;
+      const response = await pool.request({
         method: request.method,
         path: request.path,
         headers,
@@ -201,7 +213,7 @@ export class CosmosClient {
   }
 
   async close(): Promise<void> {
-    await this.#pool.close();
+    await Promise.all([this.#streams.close(), this.#control.close()]);
   }
 }
 
