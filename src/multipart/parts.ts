@@ -71,7 +71,7 @@ export function readMultipart(
   }
 
   // The boundary exactly as busboy reads it (its own parser), to count delimiters alongside it.
-  const boundary = (parseContentType(contentType)?.params?.boundary ?? '');
+  const boundary = parseContentType(contentType)?.params?.boundary ?? '';
   const delimiters = new DelimiterCounter(boundary);
   const queue = new PartQueue();
   const overLimit = (limit: string, count: number) =>
