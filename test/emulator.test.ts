@@ -397,3 +397,30 @@ describe('emulator: stats', () => {
     expect(stats.connections).toBeGreaterThanOrEqual(before.connections);
   });
 });
+
+describe('emulator: request checks', () => {
+  it('answers 400 without x-ms-version, and for a malformed media type', async () => {
+    const date = new Date().toUTCString();
+    const unversioned = await fetch(`${emulator.url}/dbs`, {
+      headers: {
+        'x-ms-date': date,
+        authorization: masterKeyAuthorization(createSecretKey(Buffer.from(EMULATOR_KEY, 'base64')), {
+          verb: 'GET',
+          resourceType: 'dbs',
+          resourceLink: '',
+          date,
+        }),
+      },
+    });
+    expect(unversioned.status).toBe(400);
+    await createDoc('db3', 'c3', 'd3');
+    const badType = await send({
+      method: 'POST',
+      ...attachments('db3', 'c3', 'd3'),
+      headers: { 'content-type': 'not a type', slug: 'x' },
+      body: 'x',
+      partitionKey: ['d3'],
+    });
+    expect(badType.status).toBe(400);
+  });
+});

@@ -28,8 +28,11 @@ export async function startLocalServices(env: Env, log: Logger): Promise<LocalSe
   try {
     if (!hasCosmosSettings(env)) {
       const port = readInteger(env, 'EMULATOR_PORT', EMULATOR_PORT, 0);
+      // No limit by default: MAX_PART_BYTES is what callers meet. EMULATOR_MAX_MEDIA_BYTES imitates an
+      // account that refuses large media (413), to try the bridge's answer to it.
+      const maxMediaBytes = readInteger(env, 'EMULATOR_MAX_MEDIA_BYTES', Number.MAX_SAFE_INTEGER, 1);
       emulator = await inUse(
-        startEmulator({ port, log }),
+        startEmulator({ port, log, maxMediaBytes }),
         `EMULATOR_PORT ${port}`,
         'COSMOS_CONNECTION_STRING',
       );

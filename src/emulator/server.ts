@@ -199,6 +199,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     });
     if (!auth.ok)
       throw new EmulatorError(auth.status, auth.status === 401 ? 'Unauthorized' : 'Forbidden', auth.message);
+    if (!header(req, 'x-ms-version')) throw badRequest('The x-ms-version header is required.');
     const fault = ctx.faults.take(method, url.pathname);
     if (fault) {
       if (fault.dropAfterBytes !== undefined) return dropAfter(req, fault.dropAfterBytes);
@@ -309,6 +310,10 @@ async function route(
 async function createAttachment(req: IncomingMessage, res: ServerResponse, ctx: Context, ref: DocumentRef) {
   const slug = header(req, 'slug');
   const contentType = header(req, 'content-type') ?? 'application/octet-stream';
+  // The service refuses a malformed media type (a type/subtype pair of tokens) with 400.
+  if (!/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+\s*(;.*)?$/.test(contentType)) {
+    throw badRequest(`The content type "${contentType}" is not valid.`);
+  }
   if (slug === undefined) {
     // No Slug: the body is an attachment resource (id, contentType, media, custom properties).
     const body = attachmentBody(await readJson(req));
