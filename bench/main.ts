@@ -29,10 +29,12 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const profileDir = join(WORK_DIR, 'profiles', stamp);
   let profiles = 0;
-  const bridgeArgs = (label: string) =>
-    plan.cpuProf
+  const bridgeArgs = (label: string) => [
+    ...plan.bridgeNodeArgs,
+    ...(plan.cpuProf
       ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${label}-${++profiles}.cpuprofile`]
-      : [];
+      : []),
+  ];
 
   const results: Results = {
     startedAt: new Date().toISOString(),
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
     runs: plan.runs,
     machine: { ...describeMachine(), loadAverageAtEnd: [] },
     revision: revision(),
+    bridgeNodeArgs: plan.bridgeNodeArgs,
   };
   log(`${plan.runs} runs per figure; scenarios: ${plan.scenarios.join(', ')}; ${results.revision}`);
   await rm(join(WORK_DIR, 'logs'), { recursive: true, force: true });

@@ -13,7 +13,10 @@ export interface Plan {
   publish: boolean;
   throughputBytes: number;
   memoryBytes: number[];
-  naiveBytes: number;
+  /** Sizes for the naive handler: ones it survives (it holds about four times the body). */
+  naiveBytes: number[];
+  /** Extra node flags for the bridge process (to measure a deployment setting; the published run uses none). */
+  bridgeNodeArgs: string[];
   concurrency: { bytes: number; concurrency: number; perWorker: number };
   /** Small-request levels: concurrency 1 measures the hop's latency; more measures the rate. */
   small: { concurrency: number; requests: number }[];
@@ -26,6 +29,7 @@ const USAGE = `npm run bench [-- options]
   --runs N           runs per figure (default 5)
   --only a,b         scenarios among ${SCENARIOS.join(', ')}
   --cpu-prof         run the bridge with --cpu-prof; profiles and a summary under .bench-tmp/profiles
+  --bridge-node-args "FLAGS"  node flags for the bridge process, e.g. "--max-semi-space-size=1" (implies --no-publish)
   --no-publish       leave BENCHMARKS.md and docs/benchmarks.svg untouched`;
 
 export function parsePlan(argv: string[]): Plan {
@@ -36,7 +40,8 @@ export function parsePlan(argv: string[]): Plan {
     publish: true,
     throughputBytes: 256 * MiB,
     memoryBytes: [16 * MiB, 256 * MiB, 1024 * MiB],
-    naiveBytes: 256 * MiB,
+    naiveBytes: [256 * MiB, 1024 * MiB],
+    bridgeNodeArgs: [],
     concurrency: { bytes: 4 * MiB, concurrency: 64, perWorker: 2 },
     small: [
       { concurrency: 1, requests: 1000 },
@@ -60,6 +65,9 @@ export function parsePlan(argv: string[]): Plan {
       plan.scenarios = names as Scenario[];
     } else if (arg === '--cpu-prof') {
       plan.cpuProf = true;
+    } else if (arg === '--bridge-node-args') {
+      plan.bridgeNodeArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
+      plan.publish = false;
     } else if (arg === '--no-publish') {
       plan.publish = false;
     } else {

@@ -20,7 +20,7 @@ export interface MemoryResults {
   /** Peak RSS of a fresh bridge before any request. */
   idle: Summary;
   bridge: { bytes: number; peakRss: Summary }[];
-  naive: { bytes: number; peakRss: Summary };
+  naive: { bytes: number; peakRss: Summary }[];
 }
 
 export interface LatencyFigures {
@@ -69,6 +69,8 @@ export interface Results {
   machine: Machine;
   /** Git commit of the measured code, with "+changes" when the tree was dirty. */
   revision: string;
+  /** Node flags the bridge ran with (none in a published run). */
+  bridgeNodeArgs: string[];
   throughput?: ThroughputResults;
   memory?: MemoryResults;
   concurrency?: ConcurrencyResults;

@@ -44,12 +44,16 @@ export function checkTargets(results: Results): TargetCheck[] {
         measured: ratio(growth),
         met: growth <= 1.15,
       });
-      const sameSize = memory.bridge.find((entry) => entry.bytes === memory.naive.bytes);
-      if (sameSize) {
-        const below = memory.naive.peakRss.median / sameSize.peakRss.median;
+      // Judged at the largest size both were measured at; the ratio at each size is in the table.
+      const pairs = memory.naive
+        .map((naive) => ({ naive, bridge: memory.bridge.find((entry) => entry.bytes === naive.bytes) }))
+        .filter((pair) => pair.bridge !== undefined);
+      const largest = pairs.at(-1);
+      if (largest?.bridge) {
+        const below = largest.naive.peakRss.median / largest.bridge.peakRss.median;
         checks.push({
           scenario: 'Memory',
-          target: `≥ 10x below the buffering baseline (both at ${sizeName(memory.naive.bytes)})`,
+          target: `≥ 10x below the buffering baseline (both at ${sizeName(largest.naive.bytes)})`,
           measured: `${ratio(below)} below`,
           met: below >= 10,
         });

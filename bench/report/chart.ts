@@ -106,11 +106,11 @@ function panelsOf({ throughput, memory, concurrency, small }: Results): Panel[] 
           value: mib(entry.peakRss),
           bridge: true,
         })),
-        {
-          label: `naive formData(), ${sizeName(memory.naive.bytes)}`,
-          value: mib(memory.naive.peakRss),
+        ...memory.naive.map((entry) => ({
+          label: `naive formData(), ${sizeName(entry.bytes)}`,
+          value: mib(entry.peakRss),
           bridge: false,
-        },
+        })),
       ],
     });
   }

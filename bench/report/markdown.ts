@@ -58,6 +58,9 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[], chartLi
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}; ` +
       `load average (1, 5, 15 min) ${machine.loadAverageAtStart.join(', ')} at the start, ${machine.loadAverageAtEnd.join(', ')} at the end.`,
     '',
+    ...(results.bridgeNodeArgs.length > 0
+      ? [`**The bridge ran with \`node ${results.bridgeNodeArgs.join(' ')}\`**, not the defaults.`, '']
+      : []),
     `![Benchmark chart: throughput, peak memory, latency under concurrency and for small requests](${chartLink})`,
     '',
     '### Targets',
@@ -113,11 +116,17 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[], chartLi
         [
           ['bridge, before any request', '–', spread(memory.idle, 1, MiB)],
           ...memory.bridge.map((entry) => ['bridge', sizeName(entry.bytes), spread(entry.peakRss, 1, MiB)]),
-          [
-            'naive `await request.formData()` handler',
-            sizeName(memory.naive.bytes),
-            spread(memory.naive.peakRss, 1, MiB),
-          ],
+          ...memory.naive.map((entry) => {
+            const bridge = memory.bridge.find((b) => b.bytes === entry.bytes);
+            const times = bridge
+              ? ` (${(entry.peakRss.median / bridge.peakRss.median).toFixed(1)}x the bridge)`
+              : '';
+            return [
+              'naive `await request.formData()` handler',
+              sizeName(entry.bytes),
+              `${spread(entry.peakRss, 1, MiB)}${times}`,
+            ];
+          }),
         ],
       ),
     );
@@ -186,7 +195,9 @@ export function consoleSummary(results: Results, checks: TargetCheck[]): string 
   if (memory) {
     const bridge = memory.bridge.map((entry) => `${sizeName(entry.bytes)} ${spread(entry.peakRss, 1, MiB)}`);
     lines.push(
-      `peak RSS MiB: bridge idle ${spread(memory.idle, 1, MiB)}, ${bridge.join(', ')}; naive ${sizeName(memory.naive.bytes)} ${spread(memory.naive.peakRss, 1, MiB)}`,
+      `peak RSS MiB: bridge idle ${spread(memory.idle, 1, MiB)}, ${bridge.join(', ')}; naive ${memory.naive
+        .map((entry) => `${sizeName(entry.bytes)} ${spread(entry.peakRss, 1, MiB)}`)
+        .join(', ')}`,
     );
   }
   if (concurrency) {

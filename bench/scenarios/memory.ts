@@ -19,7 +19,7 @@ export async function measureMemory(
 ): Promise<MemoryResults> {
   const idle: number[] = [];
   const peaks = new Map<number, number[]>(plan.memoryBytes.map((bytes) => [bytes, []]));
-  const naive: number[] = [];
+  const naive = new Map<number, number[]>(plan.naiveBytes.map((bytes) => [bytes, []]));
 
   const peakOfOneUpload = async (server: Server, kind: 'bridge' | 'naive', bytes: number) => {
     try {
@@ -48,16 +48,16 @@ export async function measureMemory(
         `memory run ${run + 1}/${plan.runs} bridge ${bytes / MiB} MiB: peak ${(peak / MiB).toFixed(1)} MiB`,
       );
     }
-    const peak = await peakOfOneUpload(await startNaive(sink), 'naive', plan.naiveBytes);
-    naive.push(peak);
-    log(
-      `memory run ${run + 1}/${plan.runs} naive ${plan.naiveBytes / MiB} MiB: peak ${(peak / MiB).toFixed(1)} MiB`,
-    );
+    for (const bytes of plan.naiveBytes) {
+      const peak = await peakOfOneUpload(await startNaive(sink), 'naive', bytes);
+      naive.get(bytes)!.push(peak);
+      log(`memory run ${run + 1}/${plan.runs} naive ${bytes / MiB} MiB: peak ${(peak / MiB).toFixed(1)} MiB`);
+    }
   }
 
   return {
     idle: summarize(idle),
     bridge: plan.memoryBytes.map((bytes) => ({ bytes, peakRss: summarize(peaks.get(bytes)!) })),
-    naive: { bytes: plan.naiveBytes, peakRss: summarize(naive) },
+    naive: plan.naiveBytes.map((bytes) => ({ bytes, peakRss: summarize(naive.get(bytes)!) })),
   };
 }
