@@ -91,6 +91,7 @@ export async function startServer({
       }, reject);
     };
     const exited = (code: number | null) => fail(`exited (${code}) before it was ready`);
+    const failedToStart = (err: Error) => fail(`could not start: ${err.message}`);
     const fail = (why: string) => {
       cleanup();
       void output().then(
@@ -102,9 +103,11 @@ export async function startServer({
       clearTimeout(timer);
       watcher.close();
       child.off('exit', exited);
+      child.off('error', failedToStart);
     };
     watcher.on('change', check);
     child.once('exit', exited);
+    child.once('error', failedToStart);
     check();
   }).catch(async (err: unknown) => {
     await stopChild(child);
@@ -169,6 +172,7 @@ export async function runClient<T>(job: unknown, timeoutMs: number): Promise<T> 
     (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-OUTPUT_TAIL_CHARS)),
   );
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  child.once('error', (err) => (stderr += `\n${err.message}`));
   // 'close', not 'exit': the answer is on stdout, which may still be flowing when the process exits.
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);

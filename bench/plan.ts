@@ -68,6 +68,9 @@ export function parsePlan(argv: string[]): Plan {
     } else if (arg === '--bridge-node-args') {
       plan.bridgeNodeArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
       plan.publish = false;
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
     } else if (arg === '--no-publish') {
       plan.publish = false;
     } else {
