@@ -17,13 +17,23 @@ export function loadAverage(): number[] {
   return loadavg().map((value) => Math.round(value * 100) / 100);
 }
 
-/** The commit measured; "+changes" when the work tree differs from it. */
+/** The commit measured; "+changes" when the work tree differs from it (the report's own files aside). */
 export function revision(): string {
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-      encoding: 'utf8',
-    }).trim();
+    const dirty = execFileSync(
+      'git',
+      [
+        'status',
+        '--porcelain',
+        '--untracked-files=no',
+        '--',
+        '.',
+        ':!BENCHMARKS.md',
+        ':!docs/benchmarks.svg',
+      ],
+      { encoding: 'utf8' },
+    ).trim();
     return dirty ? `${commit}+changes` : commit;
   } catch {
     return 'unknown';
