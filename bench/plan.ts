@@ -1,3 +1,4 @@
+import { RECOMMENDED_NODE_OPTIONS } from '../src/runtime.js';
 import { MiB } from './bodies.js';
 
 export const SCENARIOS = ['throughput', 'memory', 'concurrency', 'small'] as const;
@@ -15,7 +16,7 @@ export interface Plan {
   memoryBytes: number[];
   /** Sizes for the naive handler: ones it survives (it holds about four times the body). */
   naiveBytes: number[];
-  /** Extra node flags for the bridge process (to measure a deployment setting; the published run uses none). */
+  /** Node flags for the bridge process: by default those `npm start` and the deployment use. */
   bridgeNodeArgs: string[];
   concurrency: { bytes: number; concurrency: number; perWorker: number };
   /** Small-request levels: concurrency 1 measures the hop's latency; more measures the rate. */
@@ -29,7 +30,7 @@ const USAGE = `npm run bench [-- options]
   --runs N           runs per figure (default 5)
   --only a,b         scenarios among ${SCENARIOS.join(', ')}
   --cpu-prof         run the bridge with --cpu-prof; profiles and a summary under .bench-tmp/profiles
-  --bridge-node-args "FLAGS"  node flags for the bridge process, e.g. "--max-semi-space-size=1" (implies --no-publish)
+  --bridge-node-args "FLAGS"  node flags for the bridge process instead of the recommended "${RECOMMENDED_NODE_OPTIONS.join(' ')}" ("" for none; implies --no-publish)
   --no-publish       leave BENCHMARKS.md and docs/benchmarks.svg untouched`;
 
 export function parsePlan(argv: string[]): Plan {
@@ -41,7 +42,7 @@ export function parsePlan(argv: string[]): Plan {
     throughputBytes: 256 * MiB,
     memoryBytes: [16 * MiB, 256 * MiB, 1024 * MiB],
     naiveBytes: [256 * MiB, 1024 * MiB],
-    bridgeNodeArgs: [],
+    bridgeNodeArgs: [...RECOMMENDED_NODE_OPTIONS],
     concurrency: { bytes: 4 * MiB, concurrency: 64, perWorker: 2 },
     small: [
       { concurrency: 1, requests: 1000 },

@@ -38,6 +38,7 @@ export function startBridge(sink: Server, nodeArgs: string[] = []): Promise<Serv
       COSMOS_KEY: EMULATOR_KEY,
       DEV_FUNCTION_KEY: FUNCTION_KEY,
       MAX_PART_BYTES: String(MAX_PART_BYTES),
+      MAX_REQUEST_BYTES: String(MAX_PART_BYTES + 1024 * 1024),
       UPSTREAM_CONNECTIONS: String(POOL_SIZE),
     },
     ready: READY,

@@ -4,10 +4,12 @@ import { signsInEndUsers } from '../src/auth/authenticate.js';
 import { createBridge } from '../src/bridge.js';
 import { azureHandler } from '../src/http/azure-adapter.js';
 import { jsonLineLogger } from '../src/log.js';
+import { tuneRuntime } from '../src/runtime.js';
 import { loadSettings } from '../src/settings.js';
 
 // Stream request and response bodies instead of buffering them whole (host 4.28+).
 app.setup({ enableHttpStream: true });
+tuneRuntime();
 
 // A missing or malformed setting fails the app at start, with a message naming the setting.
 const settings = loadSettings(process.env);

@@ -3,7 +3,7 @@ import { BridgeError } from '../http/errors.js';
 import type { AuthSettings } from '../settings.js';
 import type { Caller } from './caller.js';
 import { easyAuthCaller } from './easy-auth.js';
-import { JwtVerifier } from './jwt.js';
+import type { JwtVerifier } from './jwt.js';
 
 /** Establishes who calls an upload route, or refuses with 401. */
 export type Authenticate = (request: Request, url: URL) => Promise<Caller>;
@@ -16,7 +16,15 @@ const NO_CLAIMS: Caller['claim'] = () => undefined;
  * checks the key before the core runs; the dev host passes `functionKey` for the core to check.
  */
 export function authenticator(settings: AuthSettings, functionKey: string | undefined): Authenticate {
-  const jwt = settings.jwt ? new JwtVerifier(settings.jwt) : undefined;
+  // jose is loaded only when tokens are in use: it adds memory every other configuration would carry.
+  const jwtSettings = settings.jwt;
+  let verifier: Promise<JwtVerifier> | undefined;
+  const jwt = jwtSettings && {
+    verify: async (authorization: string | null) => {
+      verifier ??= import('./jwt.js').then(({ JwtVerifier: Verifier }) => new Verifier(jwtSettings));
+      return (await verifier).verify(authorization);
+    },
+  };
   if (jwt || settings.easyAuth) {
     return async (request) => {
       if (settings.easyAuth) {

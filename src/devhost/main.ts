@@ -1,12 +1,14 @@
 // `npm start`: the bridge on http://127.0.0.1:$PORT/api/..., with the embedded emulator unless Cosmos DB settings are given.
 import { resolve } from 'node:path';
 import { jsonLineLogger } from '../log.js';
+import { tuneRuntime } from '../runtime.js';
 import { DEFAULTS, SettingsError } from '../settings.js';
 import { DEMO } from '../emulator/seed.js';
 import { startDevHost } from './host.js';
 import { readLocalSettings } from './local-settings.js';
 
 async function main(): Promise<void> {
+  tuneRuntime();
   // The environment wins over local.settings.json, so one-off overrides need no file edit.
   const env = { ...(await readLocalSettings(resolve('local.settings.json'))), ...process.env };
   const host = await startDevHost(env, { log: jsonLineLogger() });

@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
+import type {
   BlobServiceClient,
+  ContainerClient,
   RestError,
-  type ContainerClient,
-  type StoragePipelineOptions,
+  StoragePipelineOptions,
 } from '@azure/storage-blob';
 import type { DocumentAddress } from '../cosmos/client.js';
 import type { PartitionKey } from '../cosmos/partition-key.js';
@@ -74,7 +74,7 @@ export class BlobMediaStore {
         await blob.uploadData(body, { ...options, blockSize: BLOCK_BYTES, concurrency: BLOCKS_IN_FLIGHT });
       else await blob.uploadStream(body, BLOCK_BYTES, BLOCKS_IN_FLIGHT, options);
     } catch (err) {
-      if (!(err instanceof RestError)) throw err; // the body's own failure (a 413, the caller leaving)
+      if (!isRestError(err)) throw err; // the body's own failure (a 413, the caller leaving)
       const status = err.statusCode ?? 0;
       // A commit whose answer was lost is retried by the SDK and then meets its own blob: that is success.
       if ((status === 409 || status === 412) && (await this.#writtenBy(name, uploadId)))
@@ -91,7 +91,7 @@ export class BlobMediaStore {
     try {
       await container.getBlockBlobClient(name).deleteIfExists({ deleteSnapshots: 'include' });
     } catch (err) {
-      throw err instanceof RestError ? storageError(err, name) : err;
+      throw isRestError(err) ? storageError(err, name) : err;
     }
   }
 
@@ -113,7 +113,7 @@ export class BlobMediaStore {
       const properties = await (await this.#ready()).getBlockBlobClient(name).getProperties();
       return properties.metadata?.[UPLOAD_ID] === uploadId;
     } catch (err) {
-      if (err instanceof RestError && err.statusCode === 404) return false;
+      if (isRestError(err) && err.statusCode === 404) return false;
       throw err;
     }
   }
@@ -122,31 +122,29 @@ export class BlobMediaStore {
   #ready(): Promise<ContainerClient> {
     this.#container ??= this.#open().catch((err: unknown) => {
       this.#container = undefined;
-      throw isCallerError(err)
-        ? err
-        : err instanceof RestError
-          ? storageError(err, this.#settings.container)
-          : err;
+      throw isCallerError(err) ? err : isRestError(err) ? storageError(err, this.#settings.container) : err;
     });
     return this.#container;
   }
 
   async #open(): Promise<ContainerClient> {
     const { connectionString, accountUrl, container } = this.#settings;
+    // Loaded on first use: the SDK adds memory that managed-attachment deployments need not carry.
+    const sdk = await import('@azure/storage-blob');
     let service: BlobServiceClient;
     if (connectionString) {
-      service = BlobServiceClient.fromConnectionString(connectionString, this.#options);
+      service = sdk.BlobServiceClient.fromConnectionString(connectionString, this.#options);
     } else {
       // Loaded only when used: production without a storage key signs in with the app's identity.
       const { DefaultAzureCredential } = await import('@azure/identity');
-      service = new BlobServiceClient(accountUrl!.href, new DefaultAzureCredential(), this.#options);
+      service = new sdk.BlobServiceClient(accountUrl!.href, new DefaultAzureCredential(), this.#options);
     }
     const client = service.getContainerClient(container);
     try {
       await client.createIfNotExists();
     } catch (err) {
       // An identity allowed to write blobs but not to create containers: the container must exist.
-      if (!(err instanceof RestError && err.statusCode === 403)) throw err;
+      if (!(isRestError(err) && err.statusCode === 403)) throw err;
     }
     return client;
   }
@@ -201,4 +199,9 @@ function storageError(err: RestError, name: string): BridgeError | UpstreamStatu
   return new BridgeError('UpstreamUnavailable', `Blob Storage answered ${status}; retry later.`, {
     'retry-after': '1',
   });
+}
+
+/** The SDK's error for an answer from Blob Storage (or a failure to reach it), by shape: the SDK loads lazily. */
+function isRestError(err: unknown): err is RestError {
+  return err instanceof Error && err.name === 'RestError';
 }

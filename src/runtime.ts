@@ -1,0 +1,21 @@
+import v8 from 'node:v8';
+
+/**
+ * Process-wide tuning for a streaming bridge, applied by each host before the first request.
+ *
+ * undici parses HTTP with a WebAssembly build of llhttp; V8's optimising compiler needs 35-40 MiB
+ * while it compiles that module on the first upstream call, a peak the bridge otherwise never comes
+ * near. Kept on V8's baseline compiler (Liftoff), the module costs a few MiB, and parsing Cosmos DB's
+ * small answers does not notice (see BENCHMARKS.md). The flag only affects WebAssembly compiled after
+ * it is set, hence before the first request.
+ */
+export function tuneRuntime(): void {
+  v8.setFlagsFromString('--liftoff-only');
+}
+
+/**
+ * Node flags the bridge's process should start with; set by `npm start`, and in Azure through the
+ * NODE_OPTIONS app setting. A 1 MiB young generation is collected every few MiB of body, and with it
+ * the request-body buffers; by default V8 lets some 64 MiB of them pile up before a full collection.
+ */
+export const RECOMMENDED_NODE_OPTIONS = ['--max-semi-space-size=1'] as const;
