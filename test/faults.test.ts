@@ -111,6 +111,43 @@ describe('throttling (429, 449, 503)', () => {
     expect(await readdir(stack.emulator.mediaDir)).toEqual(before);
   });
 
+  it('never sends a throttled part again when it was too large to keep, however soon it may be retried', async () => {
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-large/',
+      status: 429,
+      retryAfterMs: 10,
+      times: 1,
+    });
+    const before = creates('f-large');
+    const response = await fileRequest('f-large', 'large-soon.bin', REPLAY * 3);
+    expect(response.status).toBe(503);
+    expect(creates('f-large')).toBe(before + 1);
+    expect(await stack.listAttachments('f-large')).toEqual([]);
+  });
+
+  it('replays a part that was throttled before it was all sent, reading the rest from the caller', async () => {
+    // The emulator answers 429 before reading the body: the first attempt carried only some of it.
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-small/',
+      status: 429,
+      retryAfterMs: 10,
+      times: 1,
+    });
+    const bytes = Buffer.from(Array.from({ length: REPLAY }, (_, i) => i % 253));
+    const form = new FormData();
+    form.append('file', new Blob([bytes]), 'early-answer.bin');
+    const response = await fetch(stack.route('f-small'), {
+      method: 'POST',
+      headers: stack.headers('f-small'),
+      body: form,
+    });
+    expect(response.status).toBe(201);
+    const { attachments } = (await response.json()) as { attachments: { media: string; sha256: string }[] };
+    expect(await stack.readMedia(attachments[0]!.media)).toEqual(bytes);
+  });
+
   it('gives up with 503 and Retry-After once UPSTREAM_RETRY_BUDGET_MS is spent', async () => {
     stack.emulator.faults.add({ method: 'POST', path: '/docs/f-budget/', status: 429, retryAfterMs: 800 });
     const response = await metadataRequest('f-budget', 'never');

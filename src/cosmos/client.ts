@@ -32,8 +32,22 @@ export interface CosmosRequest extends CallOptions {
   /** Signed link, ids as they are. */
   resourceLink: string;
   headers?: Record<string, string>;
-  /** A string or Buffer can be sent again (retries, key rotation); a stream is sent once. */
-  body?: string | Buffer | Readable;
+  /**
+   * A string or Buffer can be sent again (retries, key rotation); a stream is sent once; a replayable
+   * body streams first and turns into a Buffer if it has to be sent again.
+   */
+  body?: string | Buffer | Readable | ReplayableBody;
+}
+
+/** A body streamed on the first attempt that can be had whole for another (up to some size). */
+export interface ReplayableBody {
+  readonly first: Readable;
+  /** The whole body for another attempt, or undefined when it is too large to have been kept. */
+  replay(): Promise<Buffer | undefined>;
+}
+
+function isReplayable(body: CosmosRequest['body']): body is ReplayableBody {
+  return typeof body === 'object' && !Buffer.isBuffer(body) && !(body instanceof Readable);
 }
 
 /** Any answer Cosmos DB gave, error statuses included; the body is always read. */
@@ -97,24 +111,35 @@ export class CosmosClient {
 
   async send(request: CosmosRequest): Promise<CosmosReply> {
     const started = Date.now();
-    const replayable = !(request.body instanceof Readable);
+    let body = request.body;
+    /** Makes the body one that can be sent again: false when it cannot be (a stream, too large to replay). */
+    const again = async (): Promise<boolean> => {
+      if (isReplayable(body)) {
+        const whole = await body.replay();
+        if (whole === undefined) return false; // too large to have been kept: it was sent once
+        body = whole;
+      }
+      return !(body instanceof Readable);
+    };
     let switchedKey = false;
     let earlierAttemptUnknown = false;
     for (let attempt = 0; ; attempt++) {
       const keyIndex = this.#preferredKey;
-      const reply = await this.#sendOnce(request, this.#keys[keyIndex]!);
+      const wire = isReplayable(body) ? body.first : body;
+      const reply = await this.#sendOnce({ ...request, body: wire }, this.#keys[keyIndex]!);
       if (reply.status === 401 && this.#keys.length > 1 && !switchedKey) {
         switchedKey = true;
         this.#refused(keyIndex);
-        if (replayable) continue;
+        if (await again()) continue;
         return { ...reply, keySwitched: true };
       }
-      if (replayable && RETRYABLE_STATUSES.has(reply.status)) {
-        const wait = retryDelayMs(reply, attempt);
-        if (Date.now() - started + wait <= this.#retryBudgetMs) {
+      if (RETRYABLE_STATUSES.has(reply.status)) {
+        // Reading the rest of a part to replay it counts towards the wait Cosmos DB asked for.
+        const sendAt = Date.now() + retryDelayMs(reply, attempt);
+        if (sendAt - started <= this.#retryBudgetMs && (await again())) {
           // 429 and 449 promise nothing was done; after a 503 a write may have happened anyway.
           if (reply.status === 503) earlierAttemptUnknown = true;
-          await delay(wait);
+          await delay(Math.max(0, sendAt - Date.now()));
           continue;
         }
       }
@@ -131,7 +156,10 @@ export class CosmosClient {
     });
   }
 
-  async #sendOnce(request: CosmosRequest, key: KeyObject): Promise<CosmosReply> {
+  async #sendOnce(
+    request: CosmosRequest & { body?: string | Buffer | Readable },
+    key: KeyObject,
+  ): Promise<CosmosReply> {
     const date = requestDate();
     const headers: Record<string, string> = {
       accept: 'application/json',
@@ -178,7 +206,7 @@ export class CosmosClient {
   /** Raw media: the body is the file, the Slug its id. */
   createAttachmentFromMedia(
     address: DocumentAddress,
-    upload: { id: string; contentType: string; body: Buffer | Readable },
+    upload: { id: string; contentType: string; body: Buffer | Readable | ReplayableBody },
     options: CallOptions,
   ): Promise<CosmosReply> {
     return this.send({

@@ -19,6 +19,9 @@ export class MeasuringStream extends Transform {
   readonly #maxBytes: number;
   readonly #limitName: string;
   #digest: string | undefined;
+  /** The bytes that passed, kept while they fit `#keepLimit`; undefined once they do not (or never kept). */
+  #kept: Buffer[] | undefined;
+  #keepLimit = 0;
 
   constructor(maxBytes: number, limitName = 'MAX_PART_BYTES') {
     super();
@@ -28,6 +31,25 @@ export class MeasuringStream extends Transform {
 
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /**
+   * Keeps every byte that passes, up to `limit` bytes, so the part can be sent again. Kept here because
+   * this step sees each byte exactly once and in order, whatever happens to the streams after it.
+   */
+  keep(limit: number): void {
+    this.#kept = [];
+    this.#keepLimit = limit;
+  }
+
+  /** False once the part has outgrown what may be kept (an 'overflow' event says when). */
+  get keeping(): boolean {
+    return this.#kept !== undefined;
+  }
+
+  /** Everything that passed, once the stream has ended and if it was all kept. */
+  kept(): Buffer | undefined {
+    return this.readableEnded && this.#kept ? Buffer.concat(this.#kept, this.#bytes) : undefined;
   }
 
   /** Size and hex SHA-256 of everything that passed, once the stream has ended. */
@@ -44,6 +66,14 @@ export class MeasuringStream extends Transform {
       return;
     }
     this.#hash.update(chunk);
+    if (this.#kept) {
+      if (this.#bytes <= this.#keepLimit) {
+        this.#kept.push(chunk);
+      } else {
+        this.#kept = undefined;
+        this.emit('overflow');
+      }
+    }
     callback(null, chunk);
   }
 }

@@ -1,39 +1,58 @@
-import type { Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { ReplayableBody } from '../cosmos/client.js';
+import type { MeasuringStream } from './measure.js';
 
 /**
- * What to send upstream for one part: a part of at most `replayBytes` is read whole, so a throttled
- * create can be sent again; a larger one is streamed once (what was read ahead is put back first).
- * Memory per part stays within `replayBytes`.
+ * A part sent upstream as it arrives, while the measuring step keeps a copy of up to `limit` bytes,
+ * so that a throttled create can be sent again without holding the first attempt back. The first
+ * attempt reads through a stream of its own: when undici gives it up (Cosmos DB answered early), the
+ * part itself is untouched and the rest of it can still be read.
  */
-export async function replayableOrStream(stream: Readable, replayBytes: number): Promise<Buffer | Readable> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const chunk = stream.read() as Buffer | null;
-    if (chunk !== null) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > replayBytes) {
-        stream.unshift(Buffer.concat(chunks, size));
-        return stream;
-      }
-      continue;
-    }
-    if (stream.errored) throw stream.errored;
-    if (stream.readableEnded) return Buffer.concat(chunks, size);
-    if (stream.destroyed) throw new Error('The part stream closed before its end.');
-    await nextEvent(stream);
-  }
-}
+export class ReplayablePart implements ReplayableBody {
+  readonly first: PassThrough;
+  readonly #meter: MeasuringStream;
 
-/** Resolves on the stream's next 'readable', 'end', 'error' or 'close', whichever comes first. */
-function nextEvent(stream: Readable): Promise<void> {
-  const events = ['readable', 'end', 'error', 'close'] as const;
-  return new Promise((resolve) => {
-    const done = () => {
-      for (const event of events) stream.off(event, done);
-      resolve();
-    };
-    for (const event of events) stream.on(event, done);
-  });
+  constructor(meter: MeasuringStream, limit: number) {
+    this.#meter = meter;
+    meter.keep(limit);
+    this.first = new PassThrough();
+    // `pipe` carries data, not failures: a part that breaks (too large, the caller gone) must fail the
+    // upload too, or undici would wait for the rest forever.
+    meter.on('error', (err) => this.first.destroy(err));
+    meter.pipe(this.first);
+  }
+
+  /**
+   * The whole part for another attempt: what was kept, after reading the rest of the part if Cosmos
+   * DB answered before it was all sent. Undefined when the part is larger than the limit.
+   */
+  async replay(): Promise<Buffer | undefined> {
+    const meter = this.#meter;
+    meter.unpipe(this.first);
+    this.first.destroy();
+    if (!meter.keeping) return undefined;
+    if (!meter.readableEnded) {
+      // Whatever comes out now was kept as it passed; reading it only lets the rest of the part through.
+      await new Promise<void>((resolve, reject) => {
+        const overflow = () => {
+          meter.pause();
+          resolve();
+        };
+        meter.once('overflow', overflow);
+        finished(meter).then(
+          () => {
+            meter.off('overflow', overflow);
+            resolve();
+          },
+          (err: Error) => {
+            meter.off('overflow', overflow);
+            reject(err);
+          },
+        );
+        meter.resume();
+      });
+    }
+    return meter.kept();
+  }
 }

@@ -1,5 +1,11 @@
-import type { Readable } from 'node:stream';
-import type { CallOptions, CosmosClient, CosmosReply, DocumentAddress } from '../cosmos/client.js';
+import { Readable } from 'node:stream';
+import type {
+  CallOptions,
+  CosmosClient,
+  CosmosReply,
+  DocumentAddress,
+  ReplayableBody,
+} from '../cosmos/client.js';
 import { describeError, type Logger } from '../log.js';
 import type { BlobMediaStore } from '../media/blob-store.js';
 import type { Measurement } from '../multipart/measure.js';
@@ -59,7 +65,7 @@ export class AttachmentWriter {
    * error status is thrown as the caller's error.
    */
   async createMedia(
-    upload: { id: string; contentType: string; body: Buffer | Readable },
+    upload: { id: string; contentType: string; body: Readable | ReplayableBody },
     measured: () => Promise<Measurement>,
     options: CallOptions,
     subject: string,
@@ -71,13 +77,9 @@ export class AttachmentWriter {
         cosmos.createAttachmentFromMedia(this.#address, upload, options),
       );
     }
-    const blob = await blobs.put(
-      this.#address,
-      options.partitionKey,
-      upload.id,
-      upload.body,
-      upload.contentType,
-    );
+    // Blob uploads stage their blocks from buffers of their own: the part just streams.
+    const stream = upload.body instanceof Readable ? upload.body : upload.body.first;
+    const blob = await blobs.put(this.#address, options.partitionKey, upload.id, stream, upload.contentType);
     let settledElsewhere = false;
     try {
       const { size, sha256 } = await measured();

@@ -6,7 +6,7 @@ import { BridgeError, jsonResponse } from '../http/errors.js';
 import { callerBody, callerLeft, decodeUtf8, readSmallBody, rootCause } from '../http/request-body.js';
 import { MeasuringStream, tooLarge } from '../multipart/measure.js';
 import { readMultipart, type FormPart } from '../multipart/parts.js';
-import { replayableOrStream } from '../multipart/replay.js';
+import { ReplayablePart } from '../multipart/replay.js';
 import { AttachmentWriter, type RouteContext } from './attachment-writer.js';
 import { callOptionsFrom, passedBackHeaders, replyAsResponse } from './cosmos-replies.js';
 import { parseMetadata } from './metadata.js';
@@ -117,12 +117,11 @@ async function uploadFilePart(
   }
   const id = assertValidId(part.filename, `file name "${part.filename}"`);
   const meter = new MeasuringStream(settings.limits.maxPartBytes);
-  // Errors surface where `meter` is read: below, or in the upstream call.
+  // Errors surface where `meter` is read: in the upstream call (or a replay).
   pipeline(part.stream, meter, () => {});
-  const body = await uploadBody(meter, context);
   const measured = () => meter.measured();
   const reply = await writer.createMedia(
-    { id, contentType: part.mimeType, body },
+    { id, contentType: part.mimeType, body: uploadBody(meter, context) },
     measured,
     options,
     `File "${id}"`,
@@ -131,12 +130,13 @@ async function uploadFilePart(
 }
 
 /**
- * Cosmos DB may throttle a create, so parts up to REPLAY_BUFFER_BYTES are read whole to be sent again
- * if need be. Blob Storage uploads stage their blocks from their own buffers and retry those, so in
- * blob mode every part streams.
+ * Cosmos DB may throttle a create: a part streams at once, and up to REPLAY_BUFFER_BYTES of it are
+ * kept to send it again if need be. Blob Storage uploads stage their blocks from buffers of their
+ * own and retry those, so in blob mode the part just streams.
  */
-function uploadBody(meter: MeasuringStream, { settings, blobs }: RouteContext): Promise<Buffer | Readable> {
-  return blobs ? Promise.resolve(meter) : replayableOrStream(meter, settings.upstream.replayBufferBytes);
+function uploadBody(meter: MeasuringStream, { settings, blobs }: RouteContext): Readable | ReplayablePart {
+  const limit = settings.upstream.replayBufferBytes;
+  return blobs || limit === 0 ? meter : new ReplayablePart(meter, limit);
 }
 
 async function fromRawMedia(
@@ -159,7 +159,7 @@ async function fromRawMedia(
   pipeline(caller.stream, meter, () => {});
   const writer = new AttachmentWriter(context, address);
   try {
-    const body = await uploadBody(meter, context);
+    const body = uploadBody(meter, context);
     const type = contentType ?? 'application/octet-stream';
     const measured = () => meter.measured();
     const reply = await writer.createMedia(
