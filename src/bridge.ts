@@ -5,6 +5,7 @@ import { assertValidId } from './cosmos/ids.js';
 import { BridgeError, errorResponse, isCallerError } from './http/errors.js';
 import { describeError, silentLogger, type Logger } from './log.js';
 import { BlobMediaStore } from './media/blob-store.js';
+import { ReplayMemory } from './multipart/replay.js';
 import { targetAllowed } from './policy/targets.js';
 import { writePolicy } from './policy/write-policy.js';
 import type { RouteContext } from './routes/attachment-writer.js';
@@ -58,12 +59,14 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
     timer.unref();
     pending.add(timer);
   };
+  const replayMemory = new ReplayMemory(settings.upstream.replayMemoryBytes);
   const contextFor = (caller: Caller | undefined): RouteContext => ({
     cosmos,
     settings,
     log,
     blobs,
     later,
+    replayMemory,
     policy: writePolicy(settings, caller),
   });
 

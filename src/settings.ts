@@ -33,8 +33,10 @@ export interface UpstreamSettings {
   connections: number;
   /** Total time retries of a throttled (429, 449, 503) request may take. */
   retryBudgetMs: number;
-  /** A part up to this size is held in memory so it can be sent again; a larger one streams once. */
+  /** A part up to this size is kept while it uploads so it can be sent again; a larger one streams once. */
   replayBufferBytes: number;
+  /** What all parts in flight may keep together; past it, parts stream once. */
+  replayMemoryBytes: number;
 }
 
 export interface JwtSettings {
@@ -91,6 +93,7 @@ export const DEFAULTS = {
   upstreamConnections: 64,
   retryBudgetMs: 15_000,
   replayBufferBytes: 4 * 1024 * 1024,
+  replayMemoryBytes: 64 * 1024 * 1024,
 } as const;
 
 export { SettingsError };
@@ -125,6 +128,7 @@ export function loadSettings(env: Env): Settings {
       connections: readInteger(env, 'UPSTREAM_CONNECTIONS', DEFAULTS.upstreamConnections, 1),
       retryBudgetMs: readInteger(env, 'UPSTREAM_RETRY_BUDGET_MS', DEFAULTS.retryBudgetMs, 0),
       replayBufferBytes: readInteger(env, 'REPLAY_BUFFER_BYTES', DEFAULTS.replayBufferBytes, 0),
+      replayMemoryBytes: readInteger(env, 'REPLAY_MEMORY_BYTES', DEFAULTS.replayMemoryBytes, 0),
     },
     auth,
     allowedTargets,

@@ -44,6 +44,8 @@ export interface ReplayableBody {
   readonly first: Readable;
   /** The whole body for another attempt, or undefined when it is too large to have been kept. */
   replay(): Promise<Buffer | undefined>;
+  /** No more attempts: let go of what was kept. */
+  release(): void;
 }
 
 function isReplayable(body: CosmosRequest['body']): body is ReplayableBody {

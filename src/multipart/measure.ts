@@ -3,6 +3,12 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BridgeError } from '../http/errors.js';
 
+/** Memory shared by every part's kept copy; a part that cannot get more stops keeping. */
+export interface KeepMemory {
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
 export interface Measurement {
   size: number;
   sha256: string;
@@ -22,6 +28,7 @@ export class MeasuringStream extends Transform {
   /** The bytes that passed, kept while they fit `#keepLimit`; undefined once they do not (or never kept). */
   #kept: Buffer[] | undefined;
   #keepLimit = 0;
+  #keepMemory: KeepMemory | undefined;
 
   constructor(maxBytes: number, limitName = 'MAX_PART_BYTES') {
     super();
@@ -37,9 +44,17 @@ export class MeasuringStream extends Transform {
    * Keeps every byte that passes, up to `limit` bytes, so the part can be sent again. Kept here because
    * this step sees each byte exactly once and in order, whatever happens to the streams after it.
    */
-  keep(limit: number): void {
+  keep(limit: number, memory: KeepMemory): void {
     this.#kept = [];
     this.#keepLimit = limit;
+    this.#keepMemory = memory;
+  }
+
+  /** Lets go of what was kept (the upload is over, or it outgrew what may be kept). */
+  dropKept(): void {
+    if (!this.#kept) return;
+    this.#keepMemory?.give(this.#kept.reduce((sum, chunk) => sum + chunk.length, 0));
+    this.#kept = undefined;
   }
 
   /** False once the part has outgrown what may be kept (an 'overflow' event says when). */
@@ -67,10 +82,10 @@ export class MeasuringStream extends Transform {
     }
     this.#hash.update(chunk);
     if (this.#kept) {
-      if (this.#bytes <= this.#keepLimit) {
+      if (this.#bytes <= this.#keepLimit && this.#keepMemory!.take(chunk.length)) {
         this.#kept.push(chunk);
       } else {
-        this.#kept = undefined;
+        this.dropKept();
         this.emit('overflow');
       }
     }

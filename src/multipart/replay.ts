@@ -1,7 +1,29 @@
 import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ReplayableBody } from '../cosmos/client.js';
-import type { MeasuringStream } from './measure.js';
+import type { KeepMemory, MeasuringStream } from './measure.js';
+
+/**
+ * What all parts in flight may keep for replays, together: a busy instance stays within it, and the
+ * parts past it stream once (a throttled one is then a 503 with Retry-After).
+ */
+export class ReplayMemory implements KeepMemory {
+  #available: number;
+
+  constructor(bytes: number) {
+    this.#available = bytes;
+  }
+
+  take(bytes: number): boolean {
+    if (bytes > this.#available) return false;
+    this.#available -= bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#available += bytes;
+  }
+}
 
 /**
  * A part sent upstream as it arrives, while the measuring step keeps a copy of up to `limit` bytes,
@@ -13,9 +35,9 @@ export class ReplayablePart implements ReplayableBody {
   readonly first: PassThrough;
   readonly #meter: MeasuringStream;
 
-  constructor(meter: MeasuringStream, limit: number) {
+  constructor(meter: MeasuringStream, limit: number, memory: KeepMemory) {
     this.#meter = meter;
-    meter.keep(limit);
+    meter.keep(limit, memory);
     this.first = new PassThrough();
     // `pipe` carries data, not failures: a part that breaks (too large, the caller gone) must fail the
     // upload too, or undici would wait for the rest forever.
@@ -54,5 +76,10 @@ export class ReplayablePart implements ReplayableBody {
       });
     }
     return meter.kept();
+  }
+
+  /** The upload is over, one way or the other: what was kept goes back to the shared memory. */
+  release(): void {
+    this.#meter.dropKept();
   }
 }

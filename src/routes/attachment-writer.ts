@@ -8,7 +8,7 @@ import type {
 } from '../cosmos/client.js';
 import { describeError, type Logger } from '../log.js';
 import type { BlobMediaStore } from '../media/blob-store.js';
-import type { Measurement } from '../multipart/measure.js';
+import type { KeepMemory, Measurement } from '../multipart/measure.js';
 import type { WritePolicy } from '../policy/write-policy.js';
 import type { Settings } from '../settings.js';
 import { upstreamError } from './cosmos-replies.js';
@@ -30,6 +30,8 @@ export interface RouteContext {
   blobs: BlobMediaStore | undefined;
   /** Runs a task later, after the answer (looking again for a create that was stored late). */
   later: (task: () => Promise<void>, delayMs: number) => void;
+  /** What parts in flight may keep, together, to send a throttled create again. */
+  replayMemory: KeepMemory;
 }
 
 interface Created {
@@ -65,6 +67,20 @@ export class AttachmentWriter {
    * error status is thrown as the caller's error.
    */
   async createMedia(
+    upload: { id: string; contentType: string; body: Readable | ReplayableBody },
+    measured: () => Promise<Measurement>,
+    options: CallOptions,
+    subject: string,
+  ): Promise<CosmosReply> {
+    try {
+      return await this.#createMediaOnce(upload, measured, options, subject);
+    } finally {
+      // No more attempts: what was kept to send the part again goes back to the shared memory.
+      if (!(upload.body instanceof Readable)) upload.body.release();
+    }
+  }
+
+  async #createMediaOnce(
     upload: { id: string; contentType: string; body: Readable | ReplayableBody },
     measured: () => Promise<Measurement>,
     options: CallOptions,

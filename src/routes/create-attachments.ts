@@ -131,12 +131,15 @@ async function uploadFilePart(
 
 /**
  * Cosmos DB may throttle a create: a part streams at once, and up to REPLAY_BUFFER_BYTES of it are
- * kept to send it again if need be. Blob Storage uploads stage their blocks from buffers of their
+ * kept to send it again if need be (within REPLAY_MEMORY_BYTES for all parts in flight). Blob Storage uploads stage their blocks from buffers of their
  * own and retry those, so in blob mode the part just streams.
  */
-function uploadBody(meter: MeasuringStream, { settings, blobs }: RouteContext): Readable | ReplayablePart {
+function uploadBody(
+  meter: MeasuringStream,
+  { settings, blobs, replayMemory }: RouteContext,
+): Readable | ReplayablePart {
   const limit = settings.upstream.replayBufferBytes;
-  return blobs || limit === 0 ? meter : new ReplayablePart(meter, limit);
+  return blobs || limit === 0 ? meter : new ReplayablePart(meter, limit, replayMemory);
 }
 
 async function fromRawMedia(
