@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { watch } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +13,7 @@ export const ENTRY = {
   proxy: fileURLToPath(new URL('./tcp-proxy.js', import.meta.url)),
   naive: fileURLToPath(new URL('./naive-formdata.js', import.meta.url)),
   client: fileURLToPath(new URL('./client.js', import.meta.url)),
+  azurite: createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js'),
 };
 
 const READY_TIMEOUT_MS = 15_000;
@@ -48,6 +50,8 @@ export interface StartOptions {
   /** stdout and stderr go to this file. */
   logFile: string;
   nodeArgs?: string[];
+  /** Arguments after the entry point. */
+  args?: string[];
 }
 
 /**
@@ -61,6 +65,7 @@ export async function startServer({
   ready,
   logFile,
   nodeArgs = [],
+  args = [],
 }: StartOptions): Promise<Server> {
   await mkdir(dirname(logFile), { recursive: true });
   const log = await open(logFile, 'w');
@@ -68,7 +73,7 @@ export async function startServer({
   const watcher = watch(logFile);
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...nodeArgs, entry], {
+    child = spawn(process.execPath, [...nodeArgs, entry, ...args], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', log.fd, log.fd],
     });

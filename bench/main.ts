@@ -11,6 +11,7 @@ import { summarizeProfiles } from './profile-summary.js';
 import { renderChart } from './report/chart.js';
 import { consoleSummary, publishMarkdown } from './report/markdown.js';
 import type { Results } from './results.js';
+import { measureBlobMode } from './scenarios/blob.js';
 import { measureConcurrency } from './scenarios/concurrency.js';
 import { measureMemory } from './scenarios/memory.js';
 import { measureSmallRequests } from './scenarios/small-requests.js';
@@ -93,6 +94,10 @@ async function runScenarios(
   for (const scenario of plan.scenarios) {
     if (scenario === 'memory') {
       results.memory = await measureMemory(plan, sink, log, bridgeArgs);
+      continue;
+    }
+    if (scenario === 'blob') {
+      results.blob = await measureBlobMode(plan, sink, log, bridgeArgs);
       continue;
     }
     const bridge = await startBridge(sink, bridgeArgs(scenario));

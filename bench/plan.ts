@@ -1,7 +1,7 @@
 import { RECOMMENDED_NODE_OPTIONS } from '../src/runtime.js';
 import { MiB } from './bodies.js';
 
-export const SCENARIOS = ['throughput', 'memory', 'concurrency', 'small'] as const;
+export const SCENARIOS = ['throughput', 'memory', 'concurrency', 'small', 'blob'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** What one `npm run bench` measures; every loop below is bounded by these counts. */

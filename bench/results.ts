@@ -23,6 +23,15 @@ export interface MemoryResults {
   naive: { bytes: number; peakRss: Summary }[];
 }
 
+/** The bridge with managed attachments (into the sink) and with MEDIA_STORE=blob (into Azurite). */
+export interface BlobModeResults {
+  fileBytes: number;
+  managed: { mibPerSecond: Summary; bridgeCpuPerGiB: Summary };
+  blob: { mibPerSecond: Summary; bridgeCpuPerGiB: Summary };
+  /** Peak RSS of a fresh blob-mode bridge per upload. */
+  memory: { bytes: number; peakRss: Summary }[];
+}
+
 export interface LatencyFigures {
   p50Ms: Summary;
   p99Ms: Summary;
@@ -75,4 +84,5 @@ export interface Results {
   memory?: MemoryResults;
   concurrency?: ConcurrencyResults;
   small?: SmallRequestResults;
+  blob?: BlobModeResults;
 }

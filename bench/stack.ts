@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import type { EmulatorStats } from '../src/emulator/server.js';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/devhost/azurite.js';
 import { EMULATOR_KEY } from '../src/emulator/server.js';
 import { ENTRY, startServer, type Server } from './children.js';
 
@@ -28,7 +29,11 @@ export function startSink(): Promise<Server> {
   });
 }
 
-export function startBridge(sink: Server, nodeArgs: string[] = []): Promise<Server> {
+export function startBridge(
+  sink: Server,
+  nodeArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
+): Promise<Server> {
   return startServer({
     name: 'bridge',
     entry: ENTRY.bridge,
@@ -40,6 +45,7 @@ export function startBridge(sink: Server, nodeArgs: string[] = []): Promise<Serv
       MAX_PART_BYTES: String(MAX_PART_BYTES),
       MAX_REQUEST_BYTES: String(MAX_PART_BYTES + 1024 * 1024),
       UPSTREAM_CONNECTIONS: String(POOL_SIZE),
+      ...extraEnv,
     },
     ready: READY,
     logFile: logFile('bridge'),
@@ -65,6 +71,38 @@ export function startNaive(sink: Server): Promise<Server> {
     ready: READY,
     logFile: logFile('naive'),
   });
+}
+
+/** Azurite's Blob service, its data in `location` (it writes to disk: blob mode has no discard mode). */
+export function startAzurite(location: string): Promise<Server> {
+  return startServer({
+    name: 'azurite',
+    entry: ENTRY.azurite,
+    args: [
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      '0',
+      '--location',
+      location,
+      '--silent',
+      '--disableTelemetry',
+      '--skipApiVersionCheck',
+      '--loose',
+    ],
+    env: {},
+    ready: /successfully listens on (http:\/\/[\d.]+:\d+)/,
+    logFile: logFile('azurite'),
+  });
+}
+
+/** The settings that put a bridge in blob mode against that Azurite. */
+export function blobModeEnv(azurite: Server): Record<string, string> {
+  const endpoint = `${azurite.origin}/${AZURITE_ACCOUNT}`;
+  return {
+    MEDIA_STORE: 'blob',
+    BLOB_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
+  };
 }
 
 /** Connections the sink accepted so far, and requests it saw (unsigned stats endpoint). */

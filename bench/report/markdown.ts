@@ -50,7 +50,7 @@ function table(head: string[], rows: string[][]): string {
 }
 
 export function resultsMarkdown(results: Results, checks: TargetCheck[], chartLink: string): string {
-  const { machine, throughput, memory, concurrency, small } = results;
+  const { machine, throughput, memory, concurrency, small, blob } = results;
   const out: string[] = [
     `Measured ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC on commit \`${results.revision}\` with \`${results.command}\`: ` +
       `each figure is the **median of ${results.runs} runs (min–max)**.`,
@@ -180,13 +180,52 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[], chartLi
         `${small.upstreamRequests} requests (warm-up included; pool size ${small.poolSize}).`,
     );
   }
+  if (blob) {
+    const managedPeak = (bytes: number) => {
+      const entry = memory?.bridge.find((b) => b.bytes === bytes);
+      return entry ? spread(entry.peakRss, 1, MiB) : '–';
+    };
+    out.push(
+      '',
+      '### 5. Blob mode: managed attachments and Blob Storage side by side',
+      '',
+      `One ${sizeName(blob.fileBytes)} file as multipart, through a bridge writing a managed attachment to the sink and ` +
+        'through a bridge with `MEDIA_STORE=blob` writing a block blob to Azurite (on disk) and a metadata attachment ' +
+        'to the sink; then the peak RSS of a fresh blob-mode bridge per upload.',
+      '',
+      table(
+        ['mode', 'MiB/s', 'bridge CPU s/GiB'],
+        [
+          [
+            'managed attachment (sink discards media)',
+            spread(blob.managed.mibPerSecond, 0),
+            spread(blob.managed.bridgeCpuPerGiB, 2),
+          ],
+          [
+            'blob (Azurite writes to disk)',
+            spread(blob.blob.mibPerSecond, 0),
+            spread(blob.blob.bridgeCpuPerGiB, 2),
+          ],
+        ],
+      ),
+      '',
+      table(
+        ['upload', 'peak RSS, managed mode, MiB', 'peak RSS, blob mode, MiB'],
+        blob.memory.map((entry) => [
+          sizeName(entry.bytes),
+          managedPeak(entry.bytes),
+          spread(entry.peakRss, 1, MiB),
+        ]),
+      ),
+    );
+  }
   return out.join('\n');
 }
 
 /** What the terminal shows at the end of a run. */
 export function consoleSummary(results: Results, checks: TargetCheck[]): string {
   const lines: string[] = [];
-  const { throughput, memory, concurrency, small } = results;
+  const { throughput, memory, concurrency, small, blob } = results;
   if (throughput) {
     lines.push(
       `throughput MiB/s: direct ${spread(throughput.direct.mibPerSecond, 0)}, pass-through ${spread(throughput.proxy.mibPerSecond, 0)}, bridge ${spread(throughput.bridge.mibPerSecond, 0)}`,
@@ -215,6 +254,12 @@ export function consoleSummary(results: Results, checks: TargetCheck[]): string 
     }
     lines.push(
       `upstream connections: ${small.upstreamConnectionsOpened} for ${small.upstreamRequests} requests`,
+    );
+  }
+  if (blob) {
+    lines.push(
+      `blob mode MiB/s: managed ${spread(blob.managed.mibPerSecond, 0)}, blob ${spread(blob.blob.mibPerSecond, 0)}; ` +
+        `blob-mode peak RSS MiB: ${blob.memory.map((entry) => `${sizeName(entry.bytes)} ${spread(entry.peakRss, 1, MiB)}`).join(', ')}`,
     );
   }
   lines.push('targets:');
