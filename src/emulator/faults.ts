@@ -9,6 +9,10 @@ export interface FaultRule {
   path?: string;
   /** Answer with this status before reading the body: 429 (throttled), 449 (retry with), 503, or any other. */
   status?: number;
+  /** With `status`: read the whole body first, then answer (a slow upload throttled at its end). */
+  afterBody?: boolean;
+  /** With `status`: close the connection right after answering, unread body and all. */
+  closeEarly?: boolean;
   /** With 429: the `x-ms-retry-after-ms` hint. */
   retryAfterMs?: number;
   /** Wait this long before answering (after the work is done). */

@@ -205,6 +205,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
       if (fault.dropAfterBytes !== undefined) return dropAfter(req, fault.dropAfterBytes);
       ctx.activeFaults.set(res, fault);
       if (fault.status !== undefined) {
+        if (fault.afterBody) await readAll(req);
+        if (fault.closeEarly) res.once('finish', () => req.socket.destroy());
         const { code, message } = faultStatus(fault.status);
         const hint: Record<string, string> =
           fault.retryAfterMs === undefined ? {} : { 'x-ms-retry-after-ms': String(fault.retryAfterMs) };
@@ -497,6 +499,15 @@ function deliver(res: ServerResponse, ctx: Context, write: () => void): void {
 }
 
 /** Reads `bytes` of the body (or all of it, if shorter), then drops the connection: a network failure mid-request. */
+/** Reads a body to its end, keeping none of it. */
+async function readAll(req: IncomingMessage): Promise<void> {
+  try {
+    for await (const chunk of req) void chunk;
+  } catch {
+    throw new ClientAbort('The client closed the connection mid-body.');
+  }
+}
+
 function dropAfter(req: IncomingMessage, bytes: number): Promise<void> {
   return new Promise((resolve) => {
     let seen = 0;
