@@ -219,6 +219,22 @@ describe('ALLOWED_TARGETS and ALLOWED_CONTENT_TYPES', () => {
     });
     expect(metadata.status).toBe(415);
   });
+
+  it('refuses a large part of a refused type cleanly, and serves the next request', async () => {
+    const token = await idp.token({ sub: 'user-1' });
+    const before = (await stack.listAttachments('user-1')).length;
+    const form = new FormData();
+    form.append('bad', new Blob([Buffer.alloc(1024 * 1024, 1)], { type: 'video/mp4' }), 'clip.mp4');
+    const response = await fetch(stack.route('user-1'), {
+      method: 'POST',
+      headers: bearer(token),
+      body: form,
+    });
+    expect(response.status).toBe(415);
+    expect((await json(response)).message).toMatch(/video\/mp4/);
+    expect((await stack.listAttachments('user-1')).length).toBe(before);
+    expect((await upload('user-1', bearer(token))).status).toBe(201);
+  });
 });
 
 describe('identity provider outage', () => {

@@ -31,7 +31,18 @@ beforeAll(async () => {
       MAX_PART_BYTES: String(MAX_PART),
       UPSTREAM_TIMEOUT_MS: '500',
     },
-    docs: ['b-multi', 'b-raw', 'b-roll', 'b-taken', 'b-big', 'b-slow', 'b-throttle', 'same-id', 'b-late'],
+    docs: [
+      'b-multi',
+      'b-raw',
+      'b-roll',
+      'b-taken',
+      'b-big',
+      'b-slow',
+      'b-throttle',
+      'same-id',
+      'b-late',
+      'b-503',
+    ],
   });
   container = BlobServiceClient.fromConnectionString(stack.host.azurite!.connectionString).getContainerClient(
     'attachments',
@@ -227,6 +238,25 @@ describe('MEDIA_STORE=blob', () => {
     );
     expect(await stack.listAttachments('b-late')).toEqual([]);
     expect(await blobNames('demo/items/["b-late"]/')).toEqual([]);
+  });
+
+  it('removes attachment and blob when a 503 stored the create and the retry ran out of budget', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/b-503/', statusAfterCommit: 503, times: 1 });
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/b-503/',
+      status: 429,
+      retryAfterMs: 60_000,
+      times: 1,
+    });
+    const response = await fetch(stack.route('b-503'), {
+      method: 'POST',
+      headers: stack.headers('b-503'),
+      body: form([['maybe.bin', Buffer.from('maybe')]]),
+    });
+    expect(response.status).toBe(503);
+    expect(await stack.listAttachments('b-503')).toEqual([]);
+    expect(await blobNames('demo/items/["b-503"]/')).toEqual([]);
   });
 
   it('keeps documents that share an id in different partitions apart', async () => {

@@ -27,6 +27,8 @@ beforeAll(async () => {
       'f-late',
       'f-408',
       'f-again',
+      'f-503-429',
+      'f-look',
     ],
   });
 });
@@ -258,6 +260,164 @@ describe('creates whose outcome is unknown', () => {
   });
 });
 
+describe('creates whose outcome is unknown, continued', () => {
+  it('undoes a first attempt stored behind a 503 when the retry then runs out of budget', async () => {
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-503-429/',
+      statusAfterCommit: 503,
+      times: 1,
+    });
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-503-429/',
+      status: 429,
+      retryAfterMs: 5000,
+      times: 1,
+    });
+    const response = await metadataRequest('f-503-429', 'maybe');
+    expect(response.status).toBe(503);
+    expect(creates('f-503-429')).toBe(2);
+    expect(await stack.listAttachments('f-503-429')).toEqual([]);
+  });
+
+  it('looks again after a lookup that failed, and undoes what it then finds', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-look/', dropAfterCommit: true, times: 1 });
+    stack.emulator.faults.add({
+      method: 'GET',
+      path: '/docs/f-look/attachments/',
+      status: 500,
+      times: 1,
+    });
+    const response = await metadataRequest('f-look', 'looked-for');
+    expect(response.status).toBe(502);
+    expect(stack.logs.some((l) => l.includes('may be left behind') && l.includes('f-look'))).toBe(true);
+    await vi.waitFor(
+      () =>
+        expect(
+          stack.logs.some(
+            (l) => l.includes('stored after its request had failed was undone') && l.includes('f-look'),
+          ),
+        ).toBe(true),
+      { timeout: 10_000 },
+    );
+    expect(await stack.listAttachments('f-look')).toEqual([]);
+  });
+});
+
+describe('early answers from Cosmos DB to large and slow uploads', () => {
+  const MIB = 1024 * 1024;
+  let replaying: Stack;
+  beforeAll(async () => {
+    // The default REPLAY_BUFFER_BYTES (4 MiB); a short budget, which a slow caller's upload must not spend.
+    replaying = await startStack({
+      env: { UPSTREAM_RETRY_BUDGET_MS: '1000' },
+      docs: ['e-drain', 'e-close', 'e-slow', 'e-after'],
+    });
+  });
+  afterEach(() => replaying.emulator.faults.clear());
+  afterAll(() => replaying.close());
+
+  const pattern = (bytes: number) => Buffer.from(Array.from({ length: bytes }, (_, i) => (i * 7) % 251));
+
+  async function upload(doc: string, bytes: Buffer): Promise<Response> {
+    const form = new FormData();
+    form.append('file', new Blob([bytes]), `${doc}.bin`);
+    return fetch(replaying.route(doc), { method: 'POST', headers: replaying.headers(doc), body: form });
+  }
+
+  /** A caller on a slow network: the multipart body in `pieces` writes, `gapMs` apart. */
+  async function slowUpload(doc: string, bytes: Buffer, pieces: number, gapMs: number) {
+    const boundary = 'slow-boundary';
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="${doc}.bin"\r\n\r\n`;
+    const body = Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const request = httpRequest(replaying.route(doc), {
+      method: 'POST',
+      headers: { ...replaying.headers(doc), 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
+    const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      request.once('response', (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.once('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+      });
+      request.once('error', reject);
+    });
+    const size = Math.ceil(body.length / pieces);
+    for (let at = 0; at < body.length; at += size) {
+      request.write(body.subarray(at, at + size));
+      await delay(gapMs); // the caller's pace, not synchronisation
+    }
+    request.end();
+    return answered;
+  }
+
+  async function expectStored(doc: string, bytes: Buffer, body: string) {
+    const { attachments } = JSON.parse(body) as { attachments: { media: string; size: number }[] };
+    expect(attachments[0]!.size).toBe(bytes.length);
+    expect((await replaying.readMedia(attachments[0]!.media)).equals(bytes)).toBe(true);
+  }
+
+  it('replays a 3 MiB part throttled before it was sent, while Cosmos DB reads and drops the rest', async () => {
+    replaying.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/e-drain/',
+      status: 429,
+      retryAfterMs: 10,
+      times: 1,
+    });
+    const bytes = pattern(3 * MIB);
+    const response = await upload('e-drain', bytes);
+    expect(response.status).toBe(201);
+    await expectStored('e-drain', bytes, await response.text());
+  });
+
+  it('replays it too when Cosmos DB closes the connection right after its early answer', async () => {
+    replaying.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/e-close/',
+      status: 429,
+      retryAfterMs: 10,
+      closeEarly: true,
+      times: 1,
+    });
+    const bytes = pattern(3 * MIB);
+    const response = await upload('e-close', bytes);
+    expect(response.status).toBe(201);
+    await expectStored('e-close', bytes, await response.text());
+  });
+
+  it('replays an early answer to a slow caller, whose upload outlasts the retry budget', async () => {
+    replaying.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/e-slow/',
+      status: 429,
+      retryAfterMs: 10,
+      times: 1,
+    });
+    const bytes = pattern(MIB);
+    const { status, body } = await slowUpload('e-slow', bytes, 10, 200);
+    expect(status).toBe(201);
+    await expectStored('e-slow', bytes, body);
+  });
+
+  it('replays a throttle that came only after a slow caller had sent everything', async () => {
+    replaying.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/e-after/',
+      status: 429,
+      retryAfterMs: 10,
+      afterBody: true,
+      times: 1,
+    });
+    const bytes = pattern(MIB);
+    const { status, body } = await slowUpload('e-after', bytes, 10, 200);
+    expect(status).toBe(201);
+    await expectStored('e-after', bytes, body);
+  });
+});
+
 describe('slow callers', () => {
   it('never hold up small requests or rollbacks, even with one upload connection', async () => {
     const narrow = await startStack({ env: { UPSTREAM_CONNECTIONS: '1', REPLAY_BUFFER_BYTES: '0' } });
@@ -323,6 +483,30 @@ describe('key rotation', () => {
       expect(second.status).toBe(201);
       expect(attempts()).toBe(3);
       expect(rotated.logs.some((line) => line.includes('switching to the other configured key'))).toBe(true);
+    } finally {
+      await rotated.close();
+    }
+  });
+
+  it('sends a large file part again with the other key', async () => {
+    const rotated = await startStack({
+      env: (emulator) => ({
+        COSMOS_KEY: Buffer.alloc(64, 1).toString('base64'),
+        COSMOS_KEY_SECONDARY: emulator.key,
+      }),
+    });
+    try {
+      const bytes = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 13) % 256));
+      const form = new FormData();
+      form.append('file', new Blob([bytes]), 'rotated.bin');
+      const response = await fetch(rotated.route(), {
+        method: 'POST',
+        headers: rotated.headers(),
+        body: form,
+      });
+      expect(response.status).toBe(201);
+      const { attachments } = (await response.json()) as { attachments: { media: string }[] };
+      expect((await rotated.readMedia(attachments[0]!.media)).equals(bytes)).toBe(true);
     } finally {
       await rotated.close();
     }

@@ -112,7 +112,8 @@ export class CosmosClient {
   }
 
   async send(request: CosmosRequest): Promise<CosmosReply> {
-    const started = Date.now();
+    // The retry budget counts from the first answer: uploading the first attempt is the caller's time.
+    let started: number | undefined;
     let body = request.body;
     /** Makes the body one that can be sent again: false when it cannot be (a stream, too large to replay). */
     const again = async (): Promise<boolean> => {
@@ -128,7 +129,21 @@ export class CosmosClient {
     for (let attempt = 0; ; attempt++) {
       const keyIndex = this.#preferredKey;
       const wire = isReplayable(body) ? body.first : body;
-      const reply = await this.#sendOnce({ ...request, body: wire }, this.#keys[keyIndex]!);
+      let reply: CosmosReply;
+      try {
+        reply = await this.#sendOnce({ ...request, body: wire }, this.#keys[keyIndex]!);
+      } catch (err) {
+        // Cosmos DB answered early and closed before the first attempt was all sent (its answer lost
+        // to the broken connection): an unfinished chunked body stores nothing, so send it again.
+        const unfinished = isReplayable(body) && !body.first.readableEnded;
+        started ??= Date.now();
+        if (!unfinished || !(err instanceof BridgeError && err.code === 'UpstreamUnreachable')) throw err;
+        const sendAt = Date.now() + retryDelayMs(undefined, attempt);
+        if (sendAt - started > this.#retryBudgetMs || !(await again())) throw err;
+        await delay(Math.max(0, sendAt - Date.now()));
+        continue;
+      }
+      started ??= Date.now();
       if (reply.status === 401 && this.#keys.length > 1 && !switchedKey) {
         switchedKey = true;
         this.#refused(keyIndex);
@@ -277,8 +292,8 @@ function attachmentOf(
 }
 
 /** Cosmos DB's own hint when it gives one, else exponential backoff with jitter. */
-function retryDelayMs(reply: CosmosReply, attempt: number): number {
-  const hinted = Number(reply.headers['x-ms-retry-after-ms']);
+function retryDelayMs(reply: CosmosReply | undefined, attempt: number): number {
+  const hinted = Number(reply?.headers['x-ms-retry-after-ms']);
   if (Number.isFinite(hinted) && hinted >= 0) return hinted;
   const ceiling = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt);
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);

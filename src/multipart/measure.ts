@@ -64,7 +64,11 @@ export class MeasuringStream extends Transform {
 
   /** Everything that passed, once the stream has ended and if it was all kept. */
   kept(): Buffer | undefined {
-    return this.readableEnded && this.#kept ? Buffer.concat(this.#kept, this.#bytes) : undefined;
+    if (!this.readableEnded || !this.#kept) return undefined;
+    const whole = Buffer.concat(this.#kept, this.#bytes);
+    // Held as one buffer from now on: the same bytes as counted, not a second copy beside the chunks.
+    this.#kept = [whole];
+    return whole;
   }
 
   /** Size and hex SHA-256 of everything that passed, once the stream has ended. */

@@ -42,6 +42,9 @@ export class ReplayablePart implements ReplayableBody {
     // `pipe` carries data, not failures: a part that breaks (too large, the caller gone) must fail the
     // upload too, or undici would wait for the rest forever.
     meter.on('error', (err) => this.first.destroy(err));
+    // Whoever reads `first` (undici) reports its failure; before that (a refusal before any upload)
+    // an unlistened 'error' would crash the process.
+    this.first.on('error', () => {});
     meter.pipe(this.first);
   }
 

@@ -159,7 +159,10 @@ export class AttachmentWriter {
       if (own) reply = { ...own, status: 201 };
     }
     if (reply.status !== 201) {
-      if (UNKNOWN_OUTCOME_STATUSES.has(reply.status)) {
+      // After a 503 that was retried, a later refusal (a 429 that ran out of budget) says nothing of
+      // whether the first attempt was stored: settle it like any unknown outcome.
+      const unknown = reply.earlierAttemptUnknown === true && reply.status !== 409;
+      if (unknown || UNKNOWN_OUTCOME_STATUSES.has(reply.status)) {
         onUnknownOutcome();
         await settleUnknownOutcome(this.#context, this.#address, sent);
       }

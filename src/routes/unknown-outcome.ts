@@ -52,8 +52,9 @@ export async function findOwn(
 /**
  * After a create whose outcome is unknown: undo it now if it is there. Cosmos DB may still store a
  * create after the bridge stopped waiting, so look again later (after one and three upstream
- * timeouts) and undo it then. In blob mode the blob goes once the attachment is undone or still
- * absent at the last look, so an attachment never points at a deleted blob.
+ * timeouts) and undo it then. A look that fails is logged and the next one still happens. In blob
+ * mode the blob goes once the attachment is undone, or once the last look confirmed it absent: an
+ * attachment never points at a deleted blob, so when in doubt the blob stays (and is logged).
  */
 export async function settleUnknownOutcome(
   context: RouteContext,
@@ -63,21 +64,23 @@ export async function settleUnknownOutcome(
   const timeoutMs = context.settings.upstream.timeoutMs;
   const looks = [0, timeoutMs, timeoutMs * 2];
   const look = async (attempt: number): Promise<void> => {
+    let absent = false;
     try {
       if (await undoIfOwn(context, address, sent, attempt > 0)) return;
+      absent = true;
     } catch (err) {
       context.log.error('an attachment may be left behind after an unknown outcome', {
         ...address,
         attachment: sent.id,
         ...describeError(err),
       });
-      return;
     }
     const next = attempt + 1;
     if (next < looks.length) {
       context.later(() => look(next), looks[next]!);
     } else if (sent.blob) {
-      await deleteBlob(context, address, sent.blob);
+      if (absent) await deleteBlob(context, address, sent.blob);
+      else context.log.error('blob kept: its attachment may exist', { ...address, blob: sent.blob });
     }
   };
   await look(0);
