@@ -498,7 +498,6 @@ function deliver(res: ServerResponse, ctx: Context, write: () => void): void {
   else go();
 }
 
-/** Reads `bytes` of the body (or all of it, if shorter), then drops the connection: a network failure mid-request. */
 /** Reads a body to its end, keeping none of it. */
 async function readAll(req: IncomingMessage): Promise<void> {
   try {
@@ -508,6 +507,7 @@ async function readAll(req: IncomingMessage): Promise<void> {
   }
 }
 
+/** Reads `bytes` of the body (or all of it, if shorter), then drops the connection: a network failure mid-request. */
 function dropAfter(req: IncomingMessage, bytes: number): Promise<void> {
   return new Promise((resolve) => {
     let seen = 0;

@@ -21,6 +21,8 @@ export function prepareEarlyAnswer(req: IncomingMessage, res: ServerResponse): R
 }
 
 function drainOrClose(req: IncomingMessage): void {
+  // The body may have ended while the answer went out: nothing to drain, and no timer on a kept socket.
+  if (req.readableEnded) return;
   const socket = req.socket;
   let allowance = DRAIN_BYTES;
   const close = () => {
