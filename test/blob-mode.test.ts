@@ -42,6 +42,8 @@ beforeAll(async () => {
       'same-id',
       'b-late',
       'b-503',
+      'b-409',
+      'b-skew',
     ],
   });
   container = BlobServiceClient.fromConnectionString(stack.host.azurite!.connectionString).getContainerClient(
@@ -257,6 +259,38 @@ describe('MEDIA_STORE=blob', () => {
     expect(response.status).toBe(503);
     expect(await stack.listAttachments('b-503')).toEqual([]);
     expect(await blobNames('demo/items/["b-503"]/')).toEqual([]);
+  });
+
+  it('keeps the blob of a first attempt met by its retry when the lookup fails, and undoes both', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/b-409/', statusAfterCommit: 503, times: 1 });
+    stack.emulator.faults.add({ method: 'GET', path: '/docs/b-409/attachments/', status: 500, times: 1 });
+    const response = await fetch(stack.route('b-409'), {
+      method: 'POST',
+      headers: stack.headers('b-409'),
+      body: form([['p.bin', Buffer.from('first attempt')]]),
+    });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
+    expect(await stack.listAttachments('b-409')).toEqual([]);
+    expect(await blobNames('demo/items/["b-409"]/')).toEqual([]);
+  });
+
+  it("knows its own attachment by its blob, whatever Cosmos DB's clock says", async () => {
+    // Cosmos DB's clock ten seconds behind this machine's: `_ts` alone would call the attachment someone else's.
+    stack.emulator.store.clockOffsetMs = -10_000;
+    try {
+      stack.emulator.faults.add({ method: 'POST', path: '/docs/b-skew/', dropAfterCommit: true, times: 1 });
+      const response = await fetch(stack.route('b-skew'), {
+        method: 'POST',
+        headers: stack.headers('b-skew'),
+        body: form([['p.bin', Buffer.from('skewed')]]),
+      });
+      expect(response.status).toBe(502);
+      expect(await stack.listAttachments('b-skew')).toEqual([]);
+      expect(await blobNames('demo/items/["b-skew"]/')).toEqual([]);
+    } finally {
+      stack.emulator.store.clockOffsetMs = 0;
+    }
   });
 
   it('keeps documents that share an id in different partitions apart', async () => {

@@ -29,6 +29,8 @@ beforeAll(async () => {
       'f-again',
       'f-503-429',
       'f-look',
+      'f-shared',
+      'f-zero',
     ],
   });
 });
@@ -305,6 +307,54 @@ describe('creates whose outcome is unknown, continued', () => {
   });
 });
 
+describe('two callers, one file name, one document', () => {
+  const shared = (name: string, bytes: Buffer) => {
+    const form = new FormData();
+    form.append('file', new Blob([bytes], { type: 'image/png' }), name);
+    return fetch(stack.route('f-shared'), { method: 'POST', headers: stack.headers('f-shared'), body: form });
+  };
+
+  async function storedBytes(name: string): Promise<Buffer> {
+    const attachment = (await stack.listAttachments('f-shared')).find((a) => a.id === name);
+    return stack.readMedia((attachment as unknown as { media: string }).media);
+  }
+
+  it("never claims the other caller's attachment when a retry after a 503 meets a 409", async () => {
+    const theirs = Buffer.alloc(1000, 1);
+    expect((await shared('claimed.png', theirs)).status).toBe(201);
+    // Ours is answered 503 before it was read (nothing stored), then meets theirs on the retry.
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-shared/', status: 503, times: 1 });
+    const ours = await shared('claimed.png', Buffer.alloc(1000, 2));
+    expect(ours.status).toBe(409);
+    expect(await storedBytes('claimed.png')).toEqual(theirs);
+  });
+
+  it("never deletes the other caller's attachment when settling an unknown outcome", async () => {
+    const theirs = Buffer.alloc(1000, 1);
+    expect((await shared('settled.png', theirs)).status).toBe(201);
+    // A 503 (nothing stored), then throttling past the budget: ours is an unknown outcome to settle.
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-shared/', status: 503, times: 1 });
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/f-shared/',
+      status: 429,
+      retryAfterMs: 5000,
+      times: 1,
+    });
+    expect((await shared('settled.png', Buffer.alloc(1000, 2))).status).toBe(503);
+    expect(await storedBytes('settled.png')).toEqual(theirs);
+  });
+});
+
+describe('throttling without a pause', () => {
+  it('gives up after ten attempts however much budget is left', async () => {
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/f-zero/', status: 429, retryAfterMs: 0 });
+    const response = await metadataRequest('f-zero', 'busy');
+    expect(response.status).toBe(503);
+    expect(creates('f-zero')).toBe(10);
+  });
+});
+
 describe('early answers from Cosmos DB to large and slow uploads', () => {
   const MIB = 1024 * 1024;
   let replaying: Stack;
@@ -386,9 +436,13 @@ describe('early answers from Cosmos DB to large and slow uploads', () => {
     const response = await upload('e-close', bytes);
     expect(response.status).toBe(201);
     await expectStored('e-close', bytes, await response.text());
+    // The answer was lost with the connection (undici reports the broken socket, not the 429).
+    expect(replaying.logs.some((l) => l.includes('closed the connection before the part was all sent'))).toBe(
+      true,
+    );
   });
 
-  it('replays an early answer to a slow caller, whose upload outlasts the retry budget', async () => {
+  it('replays an early answer to a slow caller, however long the rest of the part takes to arrive', async () => {
     replaying.emulator.faults.add({
       method: 'POST',
       path: '/docs/e-slow/',

@@ -1,11 +1,11 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { errors, Pool } from 'undici';
+import { errors, Pool, type Dispatcher } from 'undici';
 import { BridgeError, isCallerError } from '../http/errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { CosmosSettings } from '../settings.js';
-import { encodeSlug } from './ids.js';
+import { encodeSlug, mediaResourceLink } from './ids.js';
 import { encodePartitionKey, type PartitionKey } from './partition-key.js';
 import { masterKeyAuthorization, requestDate } from './signer.js';
 
@@ -79,6 +79,8 @@ export function controlConnections(uploadConnections: number): number {
 /** Throttled (429), retry-with (449) and unavailable (503): safe to send again, even for writes. */
 export const RETRYABLE_STATUSES = new Set([429, 449, 503]);
 const MAX_BACKOFF_MS = 5_000;
+/** Attempts per request at most, whatever the budget: ten, as the Cosmos DB SDKs allow for throttling (a retry-after of 0 must not become a busy loop). */
+const MAX_ATTEMPTS = 10;
 
 /**
  * Cosmos DB's REST surface for attachments, over one keep-alive pool shared by every invocation of the
@@ -140,6 +142,9 @@ export class CosmosClient {
         if (!unfinished || !(err instanceof BridgeError && err.code === 'UpstreamUnreachable')) throw err;
         const sendAt = Date.now() + retryDelayMs(undefined, attempt);
         if (sendAt - started > this.#retryBudgetMs || !(await again())) throw err;
+        this.#log.info('Cosmos DB closed the connection before the part was all sent; sending it again', {
+          path: request.path,
+        });
         await delay(Math.max(0, sendAt - Date.now()));
         continue;
       }
@@ -150,7 +155,7 @@ export class CosmosClient {
         if (await again()) continue;
         return { ...reply, keySwitched: true };
       }
-      if (RETRYABLE_STATUSES.has(reply.status)) {
+      if (RETRYABLE_STATUSES.has(reply.status) && attempt < MAX_ATTEMPTS - 1) {
         // Reading the rest of a part to replay it counts towards the wait Cosmos DB asked for.
         const sendAt = Date.now() + retryDelayMs(reply, attempt);
         if (sendAt - started <= this.#retryBudgetMs && (await again())) {
@@ -177,17 +182,9 @@ export class CosmosClient {
     request: CosmosRequest & { body?: string | Buffer | Readable },
     key: KeyObject,
   ): Promise<CosmosReply> {
-    const date = requestDate();
     const headers: Record<string, string> = {
       accept: 'application/json',
-      'x-ms-version': API_VERSION,
-      'x-ms-date': date,
-      authorization: masterKeyAuthorization(key, {
-        verb: request.method,
-        resourceType: request.resourceType,
-        resourceLink: request.resourceLink,
-        date,
-      }),
+      ...signedHeaders(key, request.method, request.resourceType, request.resourceLink),
       ...request.headers,
     };
     if (request.partitionKey)
@@ -249,6 +246,39 @@ export class CosmosClient {
     });
   }
 
+  /**
+   * Size and SHA-256 of a managed attachment's media, hashed as it streams in (never held whole), to
+   * tell a create's own attachment from another of the same id; undefined when there is no such media.
+   */
+  async measureMedia(mediaLink: string): Promise<{ size: number; sha256: string } | undefined> {
+    const mediaId = /^\/media\/([A-Za-z0-9+=-]+)$/.exec(mediaLink)?.[1];
+    if (mediaId === undefined) return undefined;
+    const key = this.#keys[this.#preferredKey]!;
+    const headers = signedHeaders(key, 'GET', 'media', mediaResourceLink(mediaId));
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#streams.request({ method: 'GET', path: `/media/${mediaId}`, headers });
+    } catch (err) {
+      throw transportError(err, undefined);
+    }
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      if (response.statusCode === 404) return undefined;
+      throw new Error(`Cosmos DB answered ${response.statusCode} to the media read`);
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        hash.update(chunk);
+      }
+    } catch (err) {
+      throw transportError(err, undefined);
+    }
+    return { size, sha256: hash.digest('hex') };
+  }
+
   readAttachment(address: DocumentAddress, id: string, options: CallOptions): Promise<CosmosReply> {
     return this.send({ ...options, method: 'GET', ...attachmentOf(address, id) });
   }
@@ -297,6 +327,21 @@ function retryDelayMs(reply: CosmosReply | undefined, attempt: number): number {
   if (Number.isFinite(hinted) && hinted >= 0) return hinted;
   const ceiling = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt);
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** The version, date and master-key signature every request carries. */
+function signedHeaders(
+  key: KeyObject,
+  verb: string,
+  resourceType: string,
+  resourceLink: string,
+): Record<string, string> {
+  const date = requestDate();
+  return {
+    'x-ms-version': API_VERSION,
+    'x-ms-date': date,
+    authorization: masterKeyAuthorization(key, { verb, resourceType, resourceLink, date }),
+  };
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -41,3 +41,12 @@ export function decodeSlug(slug: string): string {
     throw new BridgeError('InvalidHeader', 'The Slug header has malformed percent-encoding.');
   }
 }
+
+/**
+ * What a media request signs: the attachment `_rid` inside the media id (its first 20 bytes, `-` read
+ * as `/`), as base64 with `/` written as `-`, lowercased, as the Cosmos DB SDKs sign it.
+ */
+export function mediaResourceLink(mediaId: string): string {
+  const rid = Buffer.from(mediaId.replace(/-/g, '/'), 'base64').subarray(0, 20);
+  return rid.toString('base64').replace(/\//g, '-').toLowerCase();
+}

@@ -83,6 +83,8 @@ const PK_INVALID =
  * documents and attachments. Media bytes live on disk; this holds where.
  */
 export class EmulatorStore {
+  /** How far the service's clock (`_ts`) is from this machine's: tests set it to model clock skew. */
+  clockOffsetMs = 0;
   readonly #databases = new Map<string, DatabaseEntry>();
   readonly #media = new Map<string, { attachment: AttachmentEntry; document: DocumentEntry }>();
   #mediaBytes = 0;
@@ -97,7 +99,7 @@ export class EmulatorStore {
     const id = requireId(body);
     if (this.#databases.has(id)) throw conflict();
     const rid = childRid(undefined, 4);
-    const resource = stamp({ ...(body as object), id }, rid, `dbs/${ridString(rid)}/`);
+    const resource = this.#stamp({ ...(body as object), id }, rid, `dbs/${ridString(rid)}/`);
     this.#databases.set(id, { rid, resource, collections: new Map() });
     return resource;
   }
@@ -130,7 +132,11 @@ export class EmulatorStore {
       throw badRequest('partitionKey.paths must hold exactly one path such as "/id".');
     }
     const rid = childRid(db.rid, 4);
-    const resource = stamp({ ...(body as object), id }, rid, `${db.resource._self}colls/${ridString(rid)}/`);
+    const resource = this.#stamp(
+      { ...(body as object), id },
+      rid,
+      `${db.resource._self}colls/${ridString(rid)}/`,
+    );
     db.collections.set(id, {
       rid,
       resource,
@@ -168,7 +174,11 @@ export class EmulatorStore {
     const mapKey = `${key}\u0000${id}`;
     if (coll.documents.has(mapKey)) throw conflict();
     const rid = childRid(coll.rid, 8);
-    const resource = stamp({ ...(body as object), id }, rid, `${coll.resource._self}docs/${ridString(rid)}/`);
+    const resource = this.#stamp(
+      { ...(body as object), id },
+      rid,
+      `${coll.resource._self}docs/${ridString(rid)}/`,
+    );
     resource._attachments = 'attachments/';
     coll.documents.set(mapKey, { rid, resource, attachments: new Map() });
     return resource;
@@ -205,7 +215,7 @@ export class EmulatorStore {
     if (doc.attachments.has(body.id)) throw attachmentConflict();
     const rid = childRid(doc.rid, 4);
     const mediaId = media ? mediaIdFor(rid) : undefined;
-    const resource = stamp(
+    const resource = this.#stamp(
       { ...body, ...(mediaId ? { media: `/media/${mediaId}` } : {}) },
       rid,
       `${doc.resource._self}attachments/${ridString(rid)}`,
@@ -245,7 +255,7 @@ export class EmulatorStore {
     const keepsMedia = entry.mediaId !== undefined && body.media === `/media/${entry.mediaId}`;
     const orphaned = !keepsMedia && entry.media ? [this.#dropMedia(entry)] : [];
     doc.attachments.delete(id);
-    entry.resource = stamp({ ...body }, entry.rid, entry.resource._self);
+    entry.resource = this.#stamp({ ...body }, entry.rid, entry.resource._self);
     doc.attachments.set(body.id, entry);
     return { resource: entry.resource, orphaned };
   }
@@ -278,7 +288,7 @@ export class EmulatorStore {
     const entry = found.attachment;
     entry.media = media;
     this.#mediaBytes += media.size - old.size;
-    entry.resource = stamp({ ...entry.resource, contentType }, entry.rid, entry.resource._self);
+    entry.resource = this.#stamp({ ...entry.resource, contentType }, entry.rid, entry.resource._self);
     return { resource: entry.resource, old };
   }
 
@@ -331,10 +341,18 @@ export class EmulatorStore {
   #forgetCollection(coll: CollectionEntry): StoredMedia[] {
     return [...coll.documents.values()].flatMap((doc) => this.#forgetDocument(doc));
   }
+
+  #stamp(body: Record<string, unknown> & { id: string }, rid: Buffer, self: string): Resource {
+    return stamp(body, rid, self, Math.floor((Date.now() + this.clockOffsetMs) / 1000));
+  }
 }
 
-function stamp(body: Record<string, unknown> & { id: string }, rid: Buffer, self: string): Resource {
-  const ts = Math.floor(Date.now() / 1000);
+function stamp(
+  body: Record<string, unknown> & { id: string },
+  rid: Buffer,
+  self: string,
+  ts: number,
+): Resource {
   return {
     ...body,
     _rid: ridString(rid),

@@ -74,6 +74,15 @@ export class MeasuringStream extends Transform {
   /** Size and hex SHA-256 of everything that passed, once the stream has ended. */
   async measured(): Promise<Measurement> {
     await finished(this);
+    return this.#measurement();
+  }
+
+  /** The same, now: undefined while bytes may still come (the part was not all taken in). */
+  get measurement(): Measurement | undefined {
+    return this.writableFinished ? this.#measurement() : undefined;
+  }
+
+  #measurement(): Measurement {
     this.#digest ??= this.#hash.digest('hex');
     return { size: this.#bytes, sha256: this.#digest };
   }

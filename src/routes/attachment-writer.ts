@@ -6,9 +6,16 @@ import type {
   DocumentAddress,
   ReplayableBody,
 } from '../cosmos/client.js';
+import { BridgeError } from '../http/errors.js';
 import { describeError, type Logger } from '../log.js';
 import type { BlobMediaStore } from '../media/blob-store.js';
 import type { KeepMemory, Measurement } from '../multipart/measure.js';
+
+/** A part's size and SHA-256: known once it was all taken in. */
+export interface MeasuredPart {
+  measured(): Promise<Measurement>;
+  readonly measurement: Measurement | undefined;
+}
 import type { WritePolicy } from '../policy/write-policy.js';
 import type { Settings } from '../settings.js';
 import { upstreamError } from './cosmos-replies.js';
@@ -68,12 +75,12 @@ export class AttachmentWriter {
    */
   async createMedia(
     upload: { id: string; contentType: string; body: Readable | ReplayableBody },
-    measured: () => Promise<Measurement>,
+    meter: MeasuredPart,
     options: CallOptions,
     subject: string,
   ): Promise<CosmosReply> {
     try {
-      return await this.#createMediaOnce(upload, measured, options, subject);
+      return await this.#createMediaOnce(upload, meter, options, subject);
     } finally {
       // No more attempts: what was kept to send the part again goes back to the shared memory.
       if (!(upload.body instanceof Readable)) upload.body.release();
@@ -82,14 +89,20 @@ export class AttachmentWriter {
 
   async #createMediaOnce(
     upload: { id: string; contentType: string; body: Readable | ReplayableBody },
-    measured: () => Promise<Measurement>,
+    meter: MeasuredPart,
     options: CallOptions,
     subject: string,
   ): Promise<CosmosReply> {
     this.#context.policy.contentType(upload.contentType, subject);
     const { blobs, cosmos } = this.#context;
     if (!blobs) {
-      return this.#create({ id: upload.id, options, contentType: upload.contentType }, subject, () =>
+      const sent = {
+        id: upload.id,
+        options,
+        contentType: upload.contentType,
+        sentBytes: () => meter.measurement,
+      };
+      return this.#create(sent, subject, () =>
         cosmos.createAttachmentFromMedia(this.#address, upload, options),
       );
     }
@@ -98,7 +111,7 @@ export class AttachmentWriter {
     const blob = await blobs.put(this.#address, options.partitionKey, upload.id, stream, upload.contentType);
     let settledElsewhere = false;
     try {
-      const { size, sha256 } = await measured();
+      const { size, sha256 } = await meter.measured();
       const metadata = { id: upload.id, contentType: upload.contentType, media: blob.url, size, sha256 };
       const sent = {
         id: upload.id,
@@ -155,7 +168,24 @@ export class AttachmentWriter {
     }
     // A retry after a 503 that meets a 409 may be meeting its own first attempt, stored after all.
     if (reply.status === 409 && reply.earlierAttemptUnknown) {
-      const own = await findOwn(this.#context, this.#address, sent);
+      let own: CosmosReply | undefined;
+      try {
+        own = await findOwn(this.#context, this.#address, sent);
+      } catch (err) {
+        // Whose the attachment is cannot be told now: settle it like any unknown outcome.
+        this.#context.log.warn('could not tell whose attachment a retry met', {
+          ...this.#address,
+          attachment: sent.id,
+          ...describeError(err),
+        });
+        onUnknownOutcome();
+        await settleUnknownOutcome(this.#context, this.#address, sent);
+        throw new BridgeError(
+          'UpstreamUnavailable',
+          `${subject}: Cosmos DB could not confirm whether it was stored; send the request again.`,
+          { 'retry-after': '1' },
+        );
+      }
       if (own) reply = { ...own, status: 201 };
     }
     if (reply.status !== 201) {

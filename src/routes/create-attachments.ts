@@ -119,14 +119,13 @@ async function uploadFilePart(
   const meter = new MeasuringStream(settings.limits.maxPartBytes);
   // Errors surface where `meter` is read: in the upstream call (or a replay).
   pipeline(part.stream, meter, () => {});
-  const measured = () => meter.measured();
   const reply = await writer.createMedia(
     { id, contentType: part.mimeType, body: uploadBody(meter, context) },
-    measured,
+    meter,
     options,
     `File "${id}"`,
   );
-  return { ...resourceOf(reply.body), ...(await measured()) };
+  return { ...resourceOf(reply.body), ...(await meter.measured()) };
 }
 
 /**
@@ -164,10 +163,9 @@ async function fromRawMedia(
   try {
     const body = uploadBody(meter, context);
     const type = contentType ?? 'application/octet-stream';
-    const measured = () => meter.measured();
     const reply = await writer.createMedia(
       { id, contentType: type, body },
-      measured,
+      meter,
       options,
       `Attachment "${id}"`,
     );

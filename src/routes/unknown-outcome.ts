@@ -1,6 +1,7 @@
 import type { CallOptions, CosmosReply, DocumentAddress } from '../cosmos/client.js';
 import { BridgeError } from '../http/errors.js';
 import { describeError } from '../log.js';
+import type { Measurement } from '../multipart/measure.js';
 import type { RouteContext } from './attachment-writer.js';
 
 /**
@@ -25,11 +26,15 @@ export interface SentCreate {
   media?: string;
   /** In blob mode: the blob the attachment points at. */
   blob?: string;
+  /** For a managed attachment: the size and SHA-256 of the part, if it was all taken in. */
+  sentBytes?: () => Measurement | undefined;
 }
 
 /**
- * The attachment with this id, if it is this create's own: as new as the request, with the content
- * type (and media link) that was sent. An older one, or one that differs, is someone else's.
+ * The attachment with this id, if it is this create's own. In blob mode its `media` is the blob this
+ * upload alone named, which settles it. Otherwise it must be as new as the request, with the content
+ * type (and media link) that was sent, and for a managed attachment hold the very bytes that were
+ * sent: an older one, or one that differs, is someone else's and is never claimed or deleted.
  */
 export async function findOwn(
   context: RouteContext,
@@ -40,13 +45,20 @@ export async function findOwn(
   if (found.status === 404) return undefined;
   if (found.status !== 200) throw new Error(`Cosmos DB answered ${found.status} to the lookup`);
   const resource = JSON.parse(found.body) as { _ts?: unknown; contentType?: unknown; media?: unknown };
-  const own =
+  if (sent.blob !== undefined) return resource.media === sent.media ? found : undefined;
+  const recent =
     typeof resource._ts === 'number' &&
     resource._ts >= sent.startedSeconds &&
     typeof resource.contentType === 'string' &&
     mediaType(resource.contentType) === mediaType(sent.contentType) &&
     (sent.media === undefined || resource.media === sent.media);
-  return own ? found : undefined;
+  if (!recent) return undefined;
+  if (sent.sentBytes === undefined) return found;
+  // Two callers may upload the same file name at once: only the bytes tell which one this is.
+  const bytes = sent.sentBytes();
+  if (bytes === undefined || typeof resource.media !== 'string') return undefined;
+  const stored = await context.cosmos.measureMedia(resource.media);
+  return stored?.size === bytes.size && stored.sha256 === bytes.sha256 ? found : undefined;
 }
 
 /**
