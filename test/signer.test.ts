@@ -2,6 +2,7 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { setAuthorizationTokenHeaderUsingMasterKey } from '@azure/cosmos';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { mediaResourceLink } from '../src/cosmos/ids.js';
 import { masterKeyAuthorization, stringToSign } from '../src/cosmos/signer.js';
 import { verifyMasterKey } from '../src/emulator/auth.js';
 
@@ -93,6 +94,23 @@ describe('master-key signer', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('media resource link', () => {
+  it("is the attachment _rid of the List Attachments docs' example media id, lowercased", () => {
+    // Docs: `_rid` "Sl8fALN4sw4CAAAAAAAAAOo3S2U=" has media "/media/Sl8fALN4sw4CAAAAAAAAAOo3S2UB".
+    expect(mediaResourceLink('Sl8fALN4sw4CAAAAAAAAAOo3S2UB')).toBe(
+      'Sl8fALN4sw4CAAAAAAAAAOo3S2U='.toLowerCase(),
+    );
+  });
+
+  it('writes "/" as "-" on both sides', () => {
+    const rid = Buffer.alloc(20, 0xff); // base64 of 0xff bytes is all "/"
+    const mediaId = Buffer.concat([rid, Buffer.from([1])])
+      .toString('base64')
+      .replace(/\//g, '-');
+    expect(mediaResourceLink(mediaId)).toBe(rid.toString('base64').replace(/\//g, '-'));
   });
 });
 

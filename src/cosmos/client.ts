@@ -79,7 +79,10 @@ export function controlConnections(uploadConnections: number): number {
 /** Throttled (429), retry-with (449) and unavailable (503): safe to send again, even for writes. */
 export const RETRYABLE_STATUSES = new Set([429, 449, 503]);
 const MAX_BACKOFF_MS = 5_000;
-/** Attempts per request at most, whatever the budget: ten, as the Cosmos DB SDKs allow for throttling (a retry-after of 0 must not become a busy loop). */
+/**
+ * Attempts per request at most, whatever the budget: ten, as the Cosmos DB SDKs allow for throttling
+ * (so a retry-after of 0 never becomes a busy loop).
+ */
 const MAX_ATTEMPTS = 10;
 
 /**

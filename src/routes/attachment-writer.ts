@@ -10,12 +10,6 @@ import { BridgeError } from '../http/errors.js';
 import { describeError, type Logger } from '../log.js';
 import type { BlobMediaStore } from '../media/blob-store.js';
 import type { KeepMemory, Measurement } from '../multipart/measure.js';
-
-/** A part's size and SHA-256: known once it was all taken in. */
-export interface MeasuredPart {
-  measured(): Promise<Measurement>;
-  readonly measurement: Measurement | undefined;
-}
 import type { WritePolicy } from '../policy/write-policy.js';
 import type { Settings } from '../settings.js';
 import { upstreamError } from './cosmos-replies.js';
@@ -27,6 +21,12 @@ import {
   settleUnknownOutcome,
   type SentCreate,
 } from './unknown-outcome.js';
+
+/** A part's size and SHA-256: known once it was all taken in. */
+export interface MeasuredPart {
+  measured(): Promise<Measurement>;
+  readonly measurement: Measurement | undefined;
+}
 
 export interface RouteContext {
   cosmos: CosmosClient;
