@@ -1,6 +1,5 @@
 import { createSecretKey } from 'node:crypto';
-import { API_VERSION } from '../src/cosmos/client.js';
-import { masterKeyAuthorization, requestDate } from '../src/cosmos/signer.js';
+import { signedHeaders } from '../src/cosmos/signer.js';
 import { DEMO } from '../src/emulator/seed.js';
 import { EMULATOR_KEY } from '../src/emulator/server.js';
 
@@ -15,16 +14,8 @@ export const PARTITION_KEY = JSON.stringify([DEMO.doc]);
 
 /** Headers for "Create Attachment" straight to the sink, signed with the emulator's public key as any Cosmos client would. */
 export function signedCreateHeaders(): Record<string, string> {
-  const date = requestDate();
   return {
-    'x-ms-date': date,
-    'x-ms-version': API_VERSION,
+    ...signedHeaders(key, { verb: 'POST', resourceType: 'attachments', resourceLink: documentLink }),
     'x-ms-documentdb-partitionkey': PARTITION_KEY,
-    authorization: masterKeyAuthorization(key, {
-      verb: 'POST',
-      resourceType: 'attachments',
-      resourceLink: documentLink,
-      date,
-    }),
   };
 }

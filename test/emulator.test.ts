@@ -1,8 +1,9 @@
 import { createSecretKey } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_VERSION, CosmosClient, type CosmosReply, type CosmosRequest } from '../src/cosmos/client.js';
-import { masterKeyAuthorization } from '../src/cosmos/signer.js';
+import { CosmosClient, type CosmosReply, type CosmosRequest } from '../src/cosmos/client.js';
+import { mediaResourceLink } from '../src/cosmos/ids.js';
+import { signedHeaders } from '../src/cosmos/signer.js';
 import { EMULATOR_KEY, startEmulator, type Emulator } from '../src/emulator/server.js';
 import { loadSettings } from '../src/settings.js';
 import { sha256 } from './helpers/stack.js';
@@ -23,6 +24,7 @@ afterAll(async () => {
   await emulator.close();
 });
 
+const KEY = createSecretKey(Buffer.from(EMULATOR_KEY, 'base64'));
 const send = (request: CosmosRequest) => cosmos.send(request);
 const body = (reply: CosmosReply) => JSON.parse(reply.body) as Record<string, unknown>;
 
@@ -77,11 +79,7 @@ function attachment(db: string, coll: string, doc: string, att: string) {
 }
 function media(mediaLink: string) {
   const id = mediaLink.replace('/media/', '');
-  const rid = Buffer.from(id.replace(/-/g, '/'), 'base64')
-    .subarray(0, 20)
-    .toString('base64')
-    .replace(/\//g, '-');
-  return { path: `/media/${id}`, resourceType: 'media', resourceLink: rid.toLowerCase() };
+  return { path: `/media/${id}`, resourceType: 'media', resourceLink: mediaResourceLink(id) };
 }
 
 describe('emulator: authorization', () => {
@@ -105,16 +103,7 @@ describe('emulator: authorization', () => {
     expect(unsigned.status).toBe(401);
     const date = new Date(Date.now() - 20 * 60 * 1000).toUTCString();
     const stale = await fetch(`${emulator.url}/dbs`, {
-      headers: {
-        'x-ms-date': date,
-        'x-ms-version': API_VERSION,
-        authorization: masterKeyAuthorization(createSecretKey(Buffer.from(EMULATOR_KEY, 'base64')), {
-          verb: 'GET',
-          resourceType: 'dbs',
-          resourceLink: '',
-          date,
-        }),
-      },
+      headers: signedHeaders(KEY, { verb: 'GET', resourceType: 'dbs', resourceLink: '' }, date),
     });
     expect(stale.status).toBe(403);
     expect(await stale.json()).toMatchObject({ code: 'Forbidden' });
@@ -209,7 +198,7 @@ describe('emulator: attachments', () => {
     expect(created.headers['x-ms-max-media-storage-usage-mb']).toBe('2048');
 
     const read = await fetch(`${emulator.url}${media(String(resource.media)).path}`, {
-      headers: signedHeaders('GET', media(String(resource.media))),
+      headers: signed('GET', media(String(resource.media))),
     });
     expect(read.status).toBe(200);
     expect(read.headers.get('content-type')).toBe('image/png');
@@ -374,17 +363,11 @@ describe('emulator: attachments', () => {
   });
 });
 
-function signedHeaders(verb: string, target: { resourceType: string; resourceLink: string }) {
-  const date = new Date().toUTCString();
-  return {
-    'x-ms-date': date,
-    'x-ms-version': API_VERSION,
-    authorization: masterKeyAuthorization(createSecretKey(Buffer.from(EMULATOR_KEY, 'base64')), {
-      verb,
-      ...target,
-      date,
-    }),
-  };
+function signed(
+  verb: string,
+  { resourceType, resourceLink }: { resourceType: string; resourceLink: string },
+) {
+  return signedHeaders(KEY, { verb, resourceType, resourceLink });
 }
 
 describe('emulator: stats', () => {
@@ -400,18 +383,8 @@ describe('emulator: stats', () => {
 
 describe('emulator: request checks', () => {
   it('answers 400 without x-ms-version, and for a malformed media type', async () => {
-    const date = new Date().toUTCString();
-    const unversioned = await fetch(`${emulator.url}/dbs`, {
-      headers: {
-        'x-ms-date': date,
-        authorization: masterKeyAuthorization(createSecretKey(Buffer.from(EMULATOR_KEY, 'base64')), {
-          verb: 'GET',
-          resourceType: 'dbs',
-          resourceLink: '',
-          date,
-        }),
-      },
-    });
+    const { 'x-ms-version': _, ...withoutVersion } = signed('GET', { resourceType: 'dbs', resourceLink: '' });
+    const unversioned = await fetch(`${emulator.url}/dbs`, { headers: withoutVersion });
     expect(unversioned.status).toBe(400);
     await createDoc('db3', 'c3', 'd3');
     const badType = await send({

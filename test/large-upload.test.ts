@@ -2,8 +2,8 @@ import { createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_VERSION } from '../src/cosmos/client.js';
-import { masterKeyAuthorization } from '../src/cosmos/signer.js';
+import { mediaResourceLink } from '../src/cosmos/ids.js';
+import { signedHeaders } from '../src/cosmos/signer.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/devhost/azurite.js';
 import { EMULATOR_KEY } from '../src/emulator/server.js';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -69,22 +69,12 @@ async function upload(host: DevHostProcess, size: number, filename: string) {
 /** Hashes a stored media item as it streams back from the emulator. */
 async function storedSha256(host: DevHostProcess, mediaLink: string): Promise<string> {
   const mediaId = mediaLink.replace('/media/', '');
-  const rid = Buffer.from(mediaId.replace(/-/g, '/'), 'base64')
-    .subarray(0, 20)
-    .toString('base64')
-    .replace(/\//g, '-');
-  const date = new Date().toUTCString();
   const response = await request(`${host.emulatorUrl}/media/${mediaId}`, {
-    headers: {
-      'x-ms-date': date,
-      'x-ms-version': API_VERSION,
-      authorization: masterKeyAuthorization(createSecretKey(Buffer.from(EMULATOR_KEY, 'base64')), {
-        verb: 'GET',
-        resourceType: 'media',
-        resourceLink: rid.toLowerCase(),
-        date,
-      }),
-    },
+    headers: signedHeaders(createSecretKey(Buffer.from(EMULATOR_KEY, 'base64')), {
+      verb: 'GET',
+      resourceType: 'media',
+      resourceLink: mediaResourceLink(mediaId),
+    }),
   });
   expect(response.statusCode).toBe(200);
   const hash = createHash('sha256');

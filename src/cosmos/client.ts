@@ -7,10 +7,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { CosmosSettings } from '../settings.js';
 import { encodeSlug, mediaResourceLink } from './ids.js';
 import { encodePartitionKey, type PartitionKey } from './partition-key.js';
-import { masterKeyAuthorization, requestDate } from './signer.js';
-
-/** Newest REST version; attachments exist in all of them. */
-export const API_VERSION = '2018-12-31';
+import { signedHeaders } from './signer.js';
 
 export interface DocumentAddress {
   db: string;
@@ -187,7 +184,11 @@ export class CosmosClient {
   ): Promise<CosmosReply> {
     const headers: Record<string, string> = {
       accept: 'application/json',
-      ...signedHeaders(key, request.method, request.resourceType, request.resourceLink),
+      ...signedHeaders(key, {
+        verb: request.method,
+        resourceType: request.resourceType,
+        resourceLink: request.resourceLink,
+      }),
       ...request.headers,
     };
     if (request.partitionKey)
@@ -257,7 +258,11 @@ export class CosmosClient {
     const mediaId = /^\/media\/([A-Za-z0-9+=-]+)$/.exec(mediaLink)?.[1];
     if (mediaId === undefined) return undefined;
     const key = this.#keys[this.#preferredKey]!;
-    const headers = signedHeaders(key, 'GET', 'media', mediaResourceLink(mediaId));
+    const headers = signedHeaders(key, {
+      verb: 'GET',
+      resourceType: 'media',
+      resourceLink: mediaResourceLink(mediaId),
+    });
     let response: Dispatcher.ResponseData;
     try {
       response = await this.#streams.request({ method: 'GET', path: `/media/${mediaId}`, headers });
@@ -330,21 +335,6 @@ function retryDelayMs(reply: CosmosReply | undefined, attempt: number): number {
   if (Number.isFinite(hinted) && hinted >= 0) return hinted;
   const ceiling = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt);
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
-
-/** The version, date and master-key signature every request carries. */
-function signedHeaders(
-  key: KeyObject,
-  verb: string,
-  resourceType: string,
-  resourceLink: string,
-): Record<string, string> {
-  const date = requestDate();
-  return {
-    'x-ms-version': API_VERSION,
-    'x-ms-date': date,
-    authorization: masterKeyAuthorization(key, { verb, resourceType, resourceLink, date }),
-  };
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -29,3 +29,19 @@ export function masterKeyAuthorization(key: KeyObject, request: SignedRequest): 
 export function requestDate(now: Date = new Date()): string {
   return now.toUTCString();
 }
+
+/** Newest REST version; attachments exist in all of them. */
+export const API_VERSION = '2018-12-31';
+
+/** The version, date and master-key signature every request carries. */
+export function signedHeaders(
+  key: KeyObject,
+  target: Omit<SignedRequest, 'date'>,
+  date: string = requestDate(),
+): Record<string, string> {
+  return {
+    'x-ms-version': API_VERSION,
+    'x-ms-date': date,
+    authorization: masterKeyAuthorization(key, { ...target, date }),
+  };
+}

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { API_VERSION, CosmosClient } from '../../src/cosmos/client.js';
-import { masterKeyAuthorization, requestDate } from '../../src/cosmos/signer.js';
+import { CosmosClient } from '../../src/cosmos/client.js';
+import { mediaResourceLink } from '../../src/cosmos/ids.js';
+import { signedHeaders } from '../../src/cosmos/signer.js';
 import { AZURITE_KEY } from '../../src/devhost/azurite.js';
 import { startDevHost, type DevHost } from '../../src/devhost/host.js';
 import {
@@ -110,20 +111,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async readMedia(mediaLink) {
       const mediaId = mediaLink.replace(/^\/media\//, '');
-      const rid = Buffer.from(mediaId.replace(/-/g, '/'), 'base64').subarray(0, 20);
-      const date = requestDate();
       const key = loadSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).cosmos.key;
       const response = await fetch(`${emulator.url}/media/${mediaId}`, {
-        headers: {
-          'x-ms-date': date,
-          'x-ms-version': API_VERSION,
-          authorization: masterKeyAuthorization(key, {
-            verb: 'GET',
-            resourceType: 'media',
-            resourceLink: rid.toString('base64').replace(/\//g, '-').toLowerCase(),
-            date,
-          }),
-        },
+        headers: signedHeaders(key, {
+          verb: 'GET',
+          resourceType: 'media',
+          resourceLink: mediaResourceLink(mediaId),
+        }),
       });
       if (response.status !== 200)
         throw new Error(`media read failed: ${response.status} ${await response.text()}`);
