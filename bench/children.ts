@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { watch } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +12,6 @@ export const ENTRY = {
   proxy: fileURLToPath(new URL('./tcp-proxy.js', import.meta.url)),
   naive: fileURLToPath(new URL('./naive-formdata.js', import.meta.url)),
   client: fileURLToPath(new URL('./client.js', import.meta.url)),
-  azurite: createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js'),
 };
 
 const READY_TIMEOUT_MS = 15_000;

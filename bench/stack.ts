@@ -2,7 +2,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import type { EmulatorStats } from '../src/emulator/server.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/devhost/azurite.js';
+import {
+  AZURITE_LISTENING,
+  azuriteArgs,
+  azuriteConnectionString,
+  azuriteEntry,
+} from '../src/devhost/azurite.js';
 import { EMULATOR_KEY } from '../src/emulator/server.js';
 import { ENTRY, startServer, type Server } from './children.js';
 
@@ -77,32 +82,17 @@ export function startNaive(sink: Server): Promise<Server> {
 export function startAzurite(location: string): Promise<Server> {
   return startServer({
     name: 'azurite',
-    entry: ENTRY.azurite,
-    args: [
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      '0',
-      '--location',
-      location,
-      '--silent',
-      '--disableTelemetry',
-      '--skipApiVersionCheck',
-      '--loose',
-    ],
+    entry: azuriteEntry(),
+    args: azuriteArgs(0, location),
     env: {},
-    ready: /successfully listens on (http:\/\/[\d.]+:\d+)/,
+    ready: AZURITE_LISTENING,
     logFile: logFile('azurite'),
   });
 }
 
 /** The settings that put a bridge in blob mode against that Azurite. */
 export function blobModeEnv(azurite: Server): Record<string, string> {
-  const endpoint = `${azurite.origin}/${AZURITE_ACCOUNT}`;
-  return {
-    MEDIA_STORE: 'blob',
-    BLOB_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
-  };
+  return { MEDIA_STORE: 'blob', BLOB_CONNECTION_STRING: azuriteConnectionString(azurite.origin) };
 }
 
 /** Connections the sink accepted so far, and requests it saw (unsigned stats endpoint). */

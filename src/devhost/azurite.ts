@@ -18,35 +18,52 @@ export interface Azurite {
   close(): Promise<void>;
 }
 
+/** Azurite's Blob service script in the npm package (resolved only when Azurite is started). */
+export function azuriteEntry(): string {
+  return createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
+}
+
+/** Arguments for that script: on loopback, telemetry off, its data in `location`. */
+export function azuriteArgs(port: number, location: string): string[] {
+  return [
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(port),
+    '--location',
+    location,
+    '--silent',
+    '--disableTelemetry',
+    '--skipApiVersionCheck',
+    '--loose',
+  ];
+}
+
+/** The line Azurite prints once it listens; group 1 is its origin. */
+export const AZURITE_LISTENING = /successfully listens on (http:\/\/[\d.]+:\d+)/;
+
+/** A connection string for the well-known account on the Azurite at `origin`. */
+export function azuriteConnectionString(origin: string): string {
+  return (
+    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
+    `BlobEndpoint=${origin}/${AZURITE_ACCOUNT};`
+  );
+}
+
 /**
  * Azurite's Blob service from the npm package, in its own process: on loopback, telemetry off, its
  * data in a new temporary folder that goes when it stops.
  */
 export async function startAzurite(port: number = AZURITE_PORT): Promise<Azurite> {
   const location = await mkdtemp(join(tmpdir(), 'azurite-'));
-  const entry = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
-  const child = spawn(
-    process.execPath,
-    [
-      entry,
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(port),
-      '--location',
-      location,
-      '--silent',
-      '--disableTelemetry',
-      '--skipApiVersionCheck',
-      '--loose',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, [azuriteEntry(), ...azuriteArgs(port, location)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const listening = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /successfully listens on (http:\/\/\S+)/.exec(output);
+      const match = AZURITE_LISTENING.exec(output);
       if (match) {
         child.stdout.off('data', onData);
         resolve(match[1]!);
@@ -61,12 +78,9 @@ export async function startAzurite(port: number = AZURITE_PORT): Promise<Azurite
     await rm(location, { recursive: true, force: true });
     throw err;
   });
-  const blobEndpoint = `${listening.replace(/\/$/, '')}/${AZURITE_ACCOUNT}`;
   return {
-    blobEndpoint,
-    connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
-      `BlobEndpoint=${blobEndpoint};`,
+    blobEndpoint: `${listening}/${AZURITE_ACCOUNT}`,
+    connectionString: azuriteConnectionString(listening),
     async close() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
