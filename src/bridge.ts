@@ -1,42 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { runTask, type CleanupContext } from './attachments/cleanup.js';
 import { authenticator } from './auth/authenticate.js';
-import type { Caller } from './auth/caller.js';
-import { CosmosClient, type DocumentAddress } from './cosmos/client.js';
-import { assertValidId } from './cosmos/ids.js';
-import { BridgeError, errorResponse, isCallerError } from './http/errors.js';
+import { CosmosClient } from './cosmos/client.js';
+import type { RequestContext } from './features/context.js';
+import { toCallerError } from './http/error-edge.js';
+import { BridgeError, errorResponse } from './http/errors.js';
 import { describeError, silentLogger, type Logger } from './log.js';
-import { BlobMediaStore } from './media/blob-store.js';
+import { BlobMediaStore } from './media/blob.js';
+import { ManagedMediaStore } from './media/managed.js';
+import type { MediaStore } from './media/store.js';
 import { ReplayMemory } from './multipart/replay.js';
-import { targetAllowed } from './policy/targets.js';
 import { writePolicy } from './policy/write-policy.js';
-import type { RouteContext } from './routes/attachment-writer.js';
-import { createAttachments } from './routes/create-attachments.js';
-import { receiveWebhook } from './routes/webhook.js';
+import { StorageCleanupQueue, type CleanupQueue } from './recovery/queue.js';
+import { parseTask, taskIds } from './recovery/tasks.js';
+import { paramsOf, routeFor, ROUTES, type Route } from './routes.js';
 import type { Settings } from './settings.js';
 
-/** The route prefix host.json declares; the core sees the same URLs the Functions host does. */
+/** The route prefix host.json declares by default; `fetch` routes under it. */
 export const ROUTE_PREFIX = 'api';
-const TARGET = String.raw`dbs/([^/]+)/colls/([^/]+)/docs/([^/]+)/attachments/?$`;
-const ATTACHMENTS_ROUTE = new RegExp(`^/${ROUTE_PREFIX}/${TARGET}`);
-const WEBHOOK_ROUTE = new RegExp(`^/${ROUTE_PREFIX}/webhooks/${TARGET}`);
+/** Attempts the Functions host makes at a queue message before it goes to the poison queue (host.json). */
+export const MAX_DEQUEUE_COUNT = 5;
 
 export interface BridgeOptions {
   settings: Settings;
   /**
-   * When set, callers of the upload route must present this key in `x-functions-key` or `?code=`, as
+   * When set, callers of `caller` routes must present this key in `x-functions-key` or `?code=`, as
    * authLevel `function` asks. In Azure the Functions host checks keys before the core runs, so it is
    * left unset there. Not used when end users sign in (AUTH_JWT_ISSUER, AUTH_EASY_AUTH).
    */
   functionKey?: string | undefined;
   log?: Logger;
+  /** Where clean-up work goes; an Azure Storage queue from the settings by default. */
+  queue?: CleanupQueue;
+}
+
+/** One request's log and id, from whatever hosts the core (the Functions invocation, say). */
+export interface Scope {
+  log: Logger;
+  /** Sent back as `x-request-id`: the invocation id in Azure. */
+  requestId: string;
 }
 
 /** The bridge core: a web-standard `Request` in, a `Response` out, whatever hosts it. */
 export interface Bridge {
+  readonly settings: Settings;
+  /** Serves a request for one route of the table (what the Functions host routed to). */
+  readonly serve: (route: Route, request: Request, scope?: Scope) => Promise<Response>;
+  /** Routes by URL under ROUTE_PREFIX, as the Functions host would, and serves. */
   readonly fetch: (request: Request) => Promise<Response>;
+  /** Does one clean-up task from the durable queue; throws when it must be tried again. */
+  readonly cleanUp: (message: unknown, attempt: { dequeueCount: number; log?: Logger }) => Promise<void>;
   readonly close: () => Promise<void>;
 }
 
-export function createBridge({ settings, functionKey, log = silentLogger }: BridgeOptions): Bridge {
+export function createBridge({ settings, functionKey, log = silentLogger, queue }: BridgeOptions): Bridge {
   const cosmos = new CosmosClient({
     ...settings.cosmos,
     timeoutMs: settings.upstream.timeoutMs,
@@ -45,113 +62,106 @@ export function createBridge({ settings, functionKey, log = silentLogger }: Brid
     log,
   });
   const authenticate = authenticator(settings.auth, functionKey);
-  const blobs =
+  const timeoutMs = settings.upstream.timeoutMs;
+  const media: MediaStore =
     settings.media.store === 'blob'
-      ? new BlobMediaStore(settings.media, settings.upstream.timeoutMs, log)
-      : undefined;
-  // Work left for after an answer (looking again for a create stored late), dropped on close.
-  const pending = new Set<NodeJS.Timeout>();
-  const later = (task: () => Promise<void>, delayMs: number) => {
-    const timer = setTimeout(() => {
-      pending.delete(timer);
-      task().catch((err: unknown) => log.error('a deferred check failed', describeError(err)));
-    }, delayMs);
-    timer.unref();
-    pending.add(timer);
-  };
+      ? new BlobMediaStore(cosmos, settings.media, timeoutMs)
+      : new ManagedMediaStore(cosmos, { timeoutMs });
+  const cleanupQueue = queue ?? new StorageCleanupQueue(settings.cleanup, timeoutMs);
   const replayMemory = new ReplayMemory(settings.upstream.replayMemoryBytes);
-  const contextFor = (caller: Caller | undefined): RouteContext => ({
+  const cleanupContext = (scopeLog: Logger): CleanupContext => ({
     cosmos,
-    settings,
-    log,
-    blobs,
-    later,
-    replayMemory,
-    policy: writePolicy(settings, caller),
+    media,
+    queue: cleanupQueue,
+    log: scopeLog,
+    timeoutMs,
   });
 
-  async function route(request: Request, url: URL): Promise<Response> {
-    const upload = ATTACHMENTS_ROUTE.exec(url.pathname);
-    if (upload) {
-      const caller = await authenticate(request, url);
-      return createAttachments(request, target(request, upload), contextFor(caller));
+  async function serve(route: Route, request: Request, scope: Scope = newScope(log)): Promise<Response> {
+    const started = performance.now();
+    const url = new URL(request.url);
+    let response: Response;
+    let code: string | undefined;
+    try {
+      const params = paramsOf(route, url.pathname);
+      if (!params) throw new BridgeError('NotFound', 'No such route.');
+      if (!route.methods.includes(request.method as Route['methods'][number])) {
+        throw new BridgeError('MethodNotAllowed', `Only ${route.methods.join(', ')} on this route.`, {
+          allow: route.methods.join(', '),
+        });
+      }
+      const caller = route.access === 'caller' ? await authenticate(request, url) : undefined;
+      const context: RequestContext = {
+        ...cleanupContext(scope.log),
+        settings,
+        replayMemory,
+        caller,
+        policy: writePolicy(settings, caller),
+        cleanupBudgetMs: settings.upstream.retryBudgetMs,
+      };
+      response = await route.handle(request, params, context);
+    } catch (err) {
+      const failure = toCallerError(err);
+      if (!failure) scope.log.error('unexpected failure', { path: url.pathname, ...describeError(err) });
+      const answer = failure ?? new BridgeError('InternalError', 'The bridge failed unexpectedly.');
+      code = answer.code;
+      response = errorResponse(answer);
     }
-    const webhook = WEBHOOK_ROUTE.exec(url.pathname);
-    if (webhook && settings.webhookSecrets.length > 0) {
-      const address = target(request, webhook);
-      return receiveWebhook(request, url, address, {
-        ...contextFor(undefined),
-        webhookSecrets: settings.webhookSecrets,
-      });
-    }
-    throw new BridgeError('NotFound', 'No such route.');
-  }
-
-  /** Method, ids and ALLOWED_TARGETS: all refused before anything is sent upstream. */
-  function target(request: Request, match: RegExpExecArray): DocumentAddress {
-    if (request.method !== 'POST') {
-      throw new BridgeError('MethodNotAllowed', 'Only POST is supported on this route.', { allow: 'POST' });
-    }
-    const address: DocumentAddress = {
-      db: pathId(match[1]!, 'database id'),
-      coll: pathId(match[2]!, 'collection id'),
-      doc: pathId(match[3]!, 'document id'),
-    };
-    if (!targetAllowed(settings.allowedTargets, address.db, address.coll)) {
-      throw new BridgeError(
-        'Forbidden',
-        `Writing to ${address.db}/${address.coll} is not allowed (ALLOWED_TARGETS).`,
-      );
-    }
-    return address;
+    response.headers.set('x-request-id', scope.requestId);
+    // The path only: the query may hold a function key (`?code=`).
+    scope.log.info('request', {
+      method: request.method,
+      path: url.pathname,
+      status: response.status,
+      ...(code === undefined ? {} : { code }),
+      ms: Math.round(performance.now() - started),
+    });
+    return response;
   }
 
   return {
+    settings,
+    serve,
     async fetch(request) {
-      const started = performance.now();
       const url = new URL(request.url);
-      let response: Response;
-      let code: string | undefined;
-      try {
-        response = await route(request, url);
-      } catch (err) {
-        const failure = isCallerError(err)
-          ? err
-          : new BridgeError('InternalError', 'The bridge failed unexpectedly.');
-        if (!isCallerError(err))
-          log.error('unexpected failure', { path: url.pathname, ...describeError(err) });
-        code = failure.code;
-        response = errorResponse(failure);
+      const found = routeFor(request.method, url.pathname, ROUTE_PREFIX);
+      if (!found) {
+        const response = errorResponse(new BridgeError('NotFound', 'No such route.'));
+        response.headers.set('x-request-id', randomUUID());
+        return response;
       }
-      // The path only: the query may hold a function key (`?code=`).
-      log.info('request', {
-        method: request.method,
-        path: url.pathname,
-        status: response.status,
-        ...(code === undefined ? {} : { code }),
-        ms: Math.round(performance.now() - started),
-      });
-      return response;
+      return serve(found.route, request);
+    },
+    async cleanUp(message, { dequeueCount, log: taskLog = log }) {
+      let task;
+      try {
+        task = parseTask(message);
+      } catch (err) {
+        // Not ours, or corrupt: trying again cannot help.
+        taskLog.error('dropped a queue message that is not a clean-up task', describeError(err));
+        return;
+      }
+      try {
+        await runTask(cleanupContext(taskLog), task);
+      } catch (err) {
+        const last = dequeueCount >= MAX_DEQUEUE_COUNT;
+        const fields = { ...taskIds(task), dequeueCount, ...describeError(err) };
+        if (last)
+          taskLog.error('clean-up gave up after its last attempt; the task goes to the poison queue', fields);
+        else taskLog.warn('clean-up failed; it will be tried again', fields);
+        throw err;
+      }
     },
     async close() {
-      if (pending.size > 0) log.warn('closing with deferred checks not yet run', { count: pending.size });
-      for (const timer of pending) clearTimeout(timer);
-      pending.clear();
+      await cleanupQueue.close();
+      await media.close();
       await cosmos.close();
     },
   };
 }
 
-/** A route segment as an id: decoded once; encoded separators or a second layer of encoding are refused. */
-function pathId(segment: string, what: string): string {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(segment);
-  } catch {
-    throw new BridgeError('InvalidId', `The ${what} in the path has malformed percent-encoding.`);
-  }
-  if (/%[0-9a-f]{2}/i.test(decoded)) {
-    throw new BridgeError('InvalidId', `The ${what} in the path is percent-encoded twice.`);
-  }
-  return assertValidId(decoded, `${what} in the path`);
+function newScope(log: Logger): Scope {
+  return { log, requestId: randomUUID() };
 }
+
+export { ROUTES };

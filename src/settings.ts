@@ -26,6 +26,15 @@ export interface Limits {
   allowedContentTypes: ContentTypeRule[] | undefined;
 }
 
+/** The durable queue clean-up work goes to (see src/recovery/). */
+export interface CleanupSettings {
+  /** From `AzureWebJobsStorage` (a connection string; `UseDevelopmentStorage=true` is Azurite). */
+  connectionString: string | undefined;
+  /** From `AzureWebJobsStorage__queueServiceUri` or `__accountName`, used with the app's managed identity. */
+  queueServiceUrl: URL | undefined;
+  queueName: string;
+}
+
 export interface UpstreamSettings {
   /** Bounds upstream connect, response headers and idle response body. */
   timeoutMs: number;
@@ -37,6 +46,12 @@ export interface UpstreamSettings {
   replayBufferBytes: number;
   /** What all parts in flight may keep together; past it, parts stream once. */
   replayMemoryBytes: number;
+  /**
+   * A caller must send its body at least this fast (bytes per second, over the time the bridge was
+   * waiting for it) once `minRateGraceMs` have passed, or it is answered 408; 0 turns this off.
+   */
+  minUploadBytesPerSecond: number;
+  minRateGraceMs: number;
 }
 
 export interface JwtSettings {
@@ -70,6 +85,7 @@ export type MediaSettings =
 export interface Settings {
   cosmos: CosmosSettings;
   media: MediaSettings;
+  cleanup: CleanupSettings;
   limits: Limits;
   upstream: UpstreamSettings;
   auth: AuthSettings;
@@ -94,6 +110,10 @@ export const DEFAULTS = {
   retryBudgetMs: 15_000,
   replayBufferBytes: 4 * 1024 * 1024,
   replayMemoryBytes: 64 * 1024 * 1024,
+  // Kestrel's defaults for MinRequestBodyDataRate.
+  minUploadBytesPerSecond: 240,
+  minRateGraceMs: 5_000,
+  cleanupQueue: 'attachment-cleanup',
 } as const;
 
 export { SettingsError };
@@ -110,8 +130,9 @@ export function loadSettings(env: Env): Settings {
     );
   }
   return {
-    cosmos: readCosmos(env),
+    cosmos: loadCosmosSettings(env),
     media: readMedia(env),
+    cleanup: readCleanup(env),
     limits: {
       maxPartBytes: readInteger(env, 'MAX_PART_BYTES', DEFAULTS.maxPartBytes, 1),
       maxRequestBytes: readInteger(env, 'MAX_REQUEST_BYTES', DEFAULTS.maxRequestBytes, 1),
@@ -129,6 +150,13 @@ export function loadSettings(env: Env): Settings {
       retryBudgetMs: readInteger(env, 'UPSTREAM_RETRY_BUDGET_MS', DEFAULTS.retryBudgetMs, 0),
       replayBufferBytes: readInteger(env, 'REPLAY_BUFFER_BYTES', DEFAULTS.replayBufferBytes, 0),
       replayMemoryBytes: readInteger(env, 'REPLAY_MEMORY_BYTES', DEFAULTS.replayMemoryBytes, 0),
+      minUploadBytesPerSecond: readInteger(
+        env,
+        'MIN_UPLOAD_BYTES_PER_SECOND',
+        DEFAULTS.minUploadBytesPerSecond,
+        0,
+      ),
+      minRateGraceMs: readInteger(env, 'MIN_UPLOAD_RATE_GRACE_MS', DEFAULTS.minRateGraceMs, 0),
     },
     auth,
     allowedTargets,
@@ -145,7 +173,8 @@ function present(value: string | undefined): value is string {
   return value !== undefined && value.trim() !== '';
 }
 
-function readCosmos(env: Env): CosmosSettings {
+/** The Cosmos DB account settings alone (tests and tools that talk to the account directly). */
+export function loadCosmosSettings(env: Env): CosmosSettings {
   const connectionString = env.COSMOS_CONNECTION_STRING;
   const endpoint = env.COSMOS_ENDPOINT;
   const key = env.COSMOS_KEY;
@@ -247,8 +276,7 @@ function readMedia(env: Env): MediaSettings {
     }
     return { store };
   }
-  if (store !== 'blob')
-    throw new SettingsError(`MEDIA_STORE must be cosmos or blob, got "${env.MEDIA_STORE?.trim()}".`);
+  if (store !== 'blob') throw new SettingsError('MEDIA_STORE must be cosmos or blob.');
   const connectionString = present(env.BLOB_CONNECTION_STRING)
     ? env.BLOB_CONNECTION_STRING.trim()
     : undefined;
@@ -278,10 +306,52 @@ function readMedia(env: Env): MediaSettings {
   // Azure's container naming rules: 3-63 characters, lowercase letters, digits and single hyphens.
   if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(container)) {
     throw new SettingsError(
-      `BLOB_CONTAINER "${container}" is not a valid container name (3-63 lowercase letters, digits and single hyphens).`,
+      'BLOB_CONTAINER is not a valid container name (3-63 lowercase letters, digits and single hyphens).',
     );
   }
   return { store, connectionString, accountUrl, container };
+}
+
+/**
+ * The storage account of the Functions runtime itself (`AzureWebJobsStorage`), as the Functions host
+ * reads it: a connection string, or with a managed identity `__queueServiceUri` or `__accountName`.
+ */
+function readCleanup(env: Env): CleanupSettings {
+  const queueName = env.CLEANUP_QUEUE?.trim() || DEFAULTS.cleanupQueue;
+  // Azure's queue naming rules: 3-63 characters, lowercase letters, digits and single hyphens.
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(queueName)) {
+    throw new SettingsError(
+      'CLEANUP_QUEUE is not a valid queue name (3-63 lowercase letters, digits and single hyphens).',
+    );
+  }
+  const connectionString = present(env.AzureWebJobsStorage) ? env.AzureWebJobsStorage.trim() : undefined;
+  if (connectionString) {
+    if (!/(^|;)\s*(QueueEndpoint|AccountName|UseDevelopmentStorage)\s*=/i.test(connectionString)) {
+      throw new SettingsError('AzureWebJobsStorage is not a storage connection string.');
+    }
+    return { connectionString, queueServiceUrl: undefined, queueName };
+  }
+  const serviceUri = env.AzureWebJobsStorage__queueServiceUri;
+  const accountName = env.AzureWebJobsStorage__accountName;
+  if (present(serviceUri)) {
+    const url = parseUrl(serviceUri, 'AzureWebJobsStorage__queueServiceUri');
+    requireSecureUrl(url, 'AzureWebJobsStorage__queueServiceUri');
+    return { connectionString: undefined, queueServiceUrl: url, queueName };
+  }
+  if (present(accountName)) {
+    if (!/^[a-z0-9]{3,24}$/.test(accountName.trim())) {
+      throw new SettingsError('AzureWebJobsStorage__accountName is not a storage account name.');
+    }
+    return {
+      connectionString: undefined,
+      queueServiceUrl: new URL(`https://${accountName.trim()}.queue.core.windows.net/`),
+      queueName,
+    };
+  }
+  throw new SettingsError(
+    'AzureWebJobsStorage is not set: the bridge queues its clean-up work there (set a storage ' +
+      'connection string, or AzureWebJobsStorage__accountName with a managed identity).',
+  );
 }
 
 function readAuth(env: Env): AuthSettings {
@@ -336,7 +406,7 @@ function readBoolean(env: Env, name: string): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return false;
   if (raw === 'true' || raw === '1') return true;
-  throw new SettingsError(`${name} must be true or false, got "${env[name]?.trim()}".`);
+  throw new SettingsError(`${name} must be true or false.`);
 }
 
 export function readInteger(env: Env, name: string, fallback: number, min: number): number {
@@ -345,7 +415,7 @@ export function readInteger(env: Env, name: string, fallback: number, min: numbe
   const trimmed = raw.trim();
   const value = /^\d+$/.test(trimmed) ? Number(trimmed) : NaN;
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new SettingsError(`${name} must be a whole number of at least ${min}, got "${trimmed}".`);
+    throw new SettingsError(`${name} must be a whole number of at least ${min}.`);
   }
   return value;
 }

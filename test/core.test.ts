@@ -10,7 +10,11 @@ import { loadSettings } from '../src/settings.js';
 let bridge: Bridge;
 beforeAll(() => {
   bridge = createBridge({
-    settings: loadSettings({ COSMOS_ENDPOINT: 'http://127.0.0.1:9/', COSMOS_KEY: EMULATOR_KEY }),
+    settings: loadSettings({
+      COSMOS_ENDPOINT: 'http://127.0.0.1:9/',
+      COSMOS_KEY: EMULATOR_KEY,
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    }),
   });
 });
 afterAll(() => bridge.close());

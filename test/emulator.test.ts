@@ -5,7 +5,7 @@ import { CosmosClient, type CosmosReply, type CosmosRequest } from '../src/cosmo
 import { mediaResourceLink } from '../src/cosmos/ids.js';
 import { signedHeaders } from '../src/cosmos/signer.js';
 import { EMULATOR_KEY, startEmulator, type Emulator } from '../src/emulator/server.js';
-import { loadSettings } from '../src/settings.js';
+import { loadCosmosSettings } from '../src/settings.js';
 import { sha256 } from './helpers/stack.js';
 
 let emulator: Emulator;
@@ -14,7 +14,7 @@ let cosmos: CosmosClient;
 beforeAll(async () => {
   emulator = await startEmulator({ port: 0, maxMediaBytes: 1024 * 1024 });
   cosmos = new CosmosClient({
-    ...loadSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).cosmos,
+    ...loadCosmosSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }),
     timeoutMs: 10_000,
     connections: 4,
   });

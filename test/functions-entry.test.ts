@@ -1,6 +1,6 @@
 import Module from 'node:module';
 import { HttpRequest, InvocationContext, type HttpHandler, type HttpResponseInit } from '@azure/functions';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { startEmulator, type Emulator } from '../src/emulator/server.js';
 
 /**
@@ -52,16 +52,26 @@ afterAll(async () => {
 });
 
 describe('the Azure Functions entry point', () => {
-  it('fails to load with a message naming the missing setting', async () => {
+  it('registers its routes even with a setting missing, and answers 500 naming the setting', async () => {
     delete process.env.COSMOS_CONNECTION_STRING;
     delete process.env.COSMOS_ENDPOINT;
     delete process.env.COSMOS_KEY;
     vi.resetModules();
-    await expect(import('../functions/index.js')).rejects.toThrow(/COSMOS_CONNECTION_STRING/);
+    await import('../functions/index.js');
+    const registration = registrations.findLast((r) => r.metadata.name === 'createAttachments')!;
+    const result = (await registration.callback(
+      new HttpRequest({ method: 'POST', url: 'http://localhost:7071/api/dbs/a/colls/b/docs/c/attachments' }),
+      new InvocationContext(),
+    )) as HttpResponseInit;
+    expect(result.status).toBe(500);
+    const text = await new Response(result.body as ReadableStream).text();
+    expect(JSON.parse(text)).toMatchObject({ code: 'ConfigurationError' });
+    expect(text).toMatch(/COSMOS_CONNECTION_STRING/);
   });
 
   it('registers the attachments route as a streaming POST with authLevel function', async () => {
     process.env.COSMOS_CONNECTION_STRING = `AccountEndpoint=${emulator.url}/;AccountKey=${emulator.key};`;
+    process.env.AzureWebJobsStorage = inject('storage');
     vi.resetModules();
     await import('../functions/index.js');
     expect(workerLogs).toContain('HTTP streaming enabled.');

@@ -18,13 +18,19 @@ function partOf(bytes: Buffer, chunk: number) {
   return Readable.from(chunks);
 }
 
+/** A part kept from its first byte, as the routes set it up. */
+function replayable(meter: MeasuringStream, limit: number, memory: ReplayMemory): ReplayablePart {
+  meter.keep(limit, memory);
+  return new ReplayablePart(meter);
+}
+
 describe('replayable parts', () => {
   it('stream at once, replay whole, and give their memory back', async () => {
     const memory = new ReplayMemory(1000);
     const bytes = Buffer.from(Array.from({ length: 600 }, (_, i) => i % 256));
     const meter = new MeasuringStream(10_000);
     const done = pipeline(partOf(bytes, 64), meter);
-    const part = new ReplayablePart(meter, 800, memory);
+    const part = replayable(meter, 800, memory);
     expect(await consume(part.first)).toEqual(bytes);
     await done;
     expect(memory.take(401)).toBe(false); // 600 of 1000 are kept
@@ -38,7 +44,7 @@ describe('replayable parts', () => {
     const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) % 256));
     const meter = new MeasuringStream(10_000);
     const done = pipeline(partOf(bytes, 100), meter);
-    const part = new ReplayablePart(meter, 8000, memory);
+    const part = replayable(meter, 8000, memory);
     // The first attempt reads one chunk, then Cosmos DB answers 429.
     await new Promise((resolve) => part.first.once('readable', resolve));
     part.first.read(100);
@@ -56,7 +62,7 @@ describe('replayable parts', () => {
       const memory = new ReplayMemory(shared);
       const meter = new MeasuringStream(10_000);
       const done = pipeline(partOf(Buffer.alloc(500, 1), 50), meter);
-      const part = new ReplayablePart(meter, limit, memory);
+      const part = replayable(meter, limit, memory);
       expect((await consume(part.first)).length).toBe(500);
       await done;
       expect(await part.replay()).toBeUndefined();

@@ -6,7 +6,8 @@ import { readLocalSettings } from '../src/devhost/local-settings.js';
 import { DEFAULTS, SettingsError, hasCosmosSettings, loadSettings } from '../src/settings.js';
 
 const KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
-const BASE = { COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY };
+const STORAGE = { AzureWebJobsStorage: 'UseDevelopmentStorage=true' };
+const BASE = { COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY, ...STORAGE };
 
 function failure(env: Record<string, string>): SettingsError {
   try {
@@ -22,6 +23,7 @@ describe('settings', () => {
   it('reads a portal connection string, names in any case', () => {
     const settings = loadSettings({
       COSMOS_CONNECTION_STRING: `accountendpoint=https://acct.documents.azure.com:443/;AccountKey=${KEY};`,
+      ...STORAGE,
     });
     expect(settings.cosmos.endpoint.origin).toBe('https://acct.documents.azure.com');
     expect(settings.cosmos.key.export().toString('base64')).toBe(KEY);
@@ -33,6 +35,7 @@ describe('settings', () => {
       COSMOS_ENDPOINT: 'http://127.0.0.1:8081',
       COSMOS_KEY: KEY,
       MAX_PART_BYTES: '1024',
+      ...STORAGE,
     });
     expect(settings.cosmos.endpoint.href).toBe('http://127.0.0.1:8081/');
     expect(settings.limits.maxPartBytes).toBe(1024);
@@ -56,14 +59,8 @@ describe('settings', () => {
       { COSMOS_CONNECTION_STRING: `AccountEndpoint=https://a/;AccountKey=${KEY}`, COSMOS_KEY: KEY },
       /either COSMOS_CONNECTION_STRING or COSMOS_ENDPOINT/,
     ],
-    [
-      { COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY, MAX_PART_BYTES: '12MB' },
-      /MAX_PART_BYTES must be a whole number/,
-    ],
-    [
-      { COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY, UPSTREAM_TIMEOUT_MS: '0' },
-      /UPSTREAM_TIMEOUT_MS must be/,
-    ],
+    [{ ...BASE, MAX_PART_BYTES: '12MB' }, /MAX_PART_BYTES must be a whole number/],
+    [{ ...BASE, UPSTREAM_TIMEOUT_MS: '0' }, /UPSTREAM_TIMEOUT_MS must be/],
     [{ ...BASE, AUTH_JWT_ISSUER: 'https://login.example/' }, /AUTH_JWT_AUDIENCE must be set/],
     [
       { ...BASE, AUTH_JWT_ISSUER: 'http://login.example/', AUTH_JWT_AUDIENCE: 'a', ALLOWED_TARGETS: '*/*' },
@@ -77,17 +74,35 @@ describe('settings', () => {
     [{ ...BASE, AUTH_EASY_AUTH: 'maybe' }, /AUTH_EASY_AUTH must be true or false/],
     [{ ...BASE, AUTH_PARTITION_CLAIM: 'sub' }, /AUTH_PARTITION_CLAIM needs end-user sign-in/],
     [{ ...BASE, AUTH_JWT_AUDIENCE: 'a' }, /need AUTH_JWT_ISSUER/],
-    [{ ...BASE, ALLOWED_TARGETS: 'demo' }, /ALLOWED_TARGETS: "demo" is not a database\/collection pattern/],
+    [{ ...BASE, ALLOWED_TARGETS: 'demo' }, /ALLOWED_TARGETS: entry 1 is not a database\/collection pattern/],
     [
-      { ...BASE, ALLOWED_CONTENT_TYPES: 'images' },
-      /ALLOWED_CONTENT_TYPES: "images" is not a content type pattern/,
+      { ...BASE, ALLOWED_CONTENT_TYPES: 'image/*, images' },
+      /ALLOWED_CONTENT_TYPES: entry 2 is not a content type pattern/,
     ],
+    [{ COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY }, /AzureWebJobsStorage is not set/],
+    [
+      { ...BASE, AzureWebJobsStorage: 'not-a-connection-string' },
+      /AzureWebJobsStorage is not a storage connection string/,
+    ],
+    [
+      { ...BASE, AzureWebJobsStorage: '', AzureWebJobsStorage__accountName: 'Bad Name' },
+      /AzureWebJobsStorage__accountName is not/,
+    ],
+    [{ ...BASE, CLEANUP_QUEUE: 'Bad_Queue' }, /CLEANUP_QUEUE is not a valid queue name/],
+    [{ ...BASE, MIN_UPLOAD_BYTES_PER_SECOND: 'fast' }, /MIN_UPLOAD_BYTES_PER_SECOND must be a whole number/],
+    [{ ...BASE, MEDIA_STORE: 'disk' }, /MEDIA_STORE must be cosmos or blob/],
     [{ ...BASE, WEBHOOK_SECRET: 'not-a-secret' }, /WEBHOOK_SECRET must hold/],
     [{ ...BASE, WEBHOOK_SECRET: 'whsec_c2hvcnQ=' }, /WEBHOOK_SECRET must hold/],
     [{ ...BASE, COSMOS_KEY_SECONDARY: 'nope' }, /COSMOS_KEY_SECONDARY is not a base64 account key/],
     [{ ...BASE, REPLAY_BUFFER_BYTES: '-1' }, /REPLAY_BUFFER_BYTES must be a whole number/],
   ])('fails at start naming the setting: %j', (env, message) => {
-    expect(failure(env as Record<string, string>).message).toMatch(message);
+    const { message: said } = failure(env);
+    expect(said).toMatch(message);
+    // Names the setting, never its value (the values here are no secrets, but a message never says).
+    for (const [name, value] of Object.entries(env)) {
+      if (value.length > 3 && !['COSMOS_ENDPOINT', 'AzureWebJobsStorage'].includes(name))
+        expect(said).not.toContain(value);
+    }
   });
 
   it('never prints the key, even a malformed one', () => {
@@ -102,7 +117,7 @@ describe('settings', () => {
       expect(err.message).not.toContain(secret);
       expect(String(err.stack)).not.toContain(secret);
     }
-    const settings = loadSettings({ COSMOS_ENDPOINT: 'https://a', COSMOS_KEY: KEY });
+    const settings = loadSettings(BASE);
     expect(JSON.stringify(settings)).not.toContain(KEY.slice(0, 20));
   });
 

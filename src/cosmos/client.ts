@@ -2,9 +2,9 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { errors, Pool, type Dispatcher } from 'undici';
-import { BridgeError, isCallerError } from '../http/errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { CosmosSettings } from '../settings.js';
+import { CosmosError } from './errors.js';
 import { encodeSlug, mediaResourceLink } from './ids.js';
 import { encodePartitionKey, type PartitionKey } from './partition-key.js';
 import { signedHeaders } from './signer.js';
@@ -94,6 +94,8 @@ export class CosmosClient {
   readonly #control: Pool;
   readonly #keys: KeyObject[];
   #preferredKey = 0;
+  /** Cosmos DB's clock minus this host's, from the `Date` of its latest answer (whole seconds). */
+  #clockOffsetMs = 0;
   readonly #retryBudgetMs: number;
   readonly #log: Logger;
 
@@ -139,7 +141,7 @@ export class CosmosClient {
         // to the broken connection): an unfinished chunked body stores nothing, so send it again.
         const unfinished = isReplayable(body) && !body.first.readableEnded;
         started ??= Date.now();
-        if (!unfinished || !(err instanceof BridgeError && err.code === 'UpstreamUnreachable')) throw err;
+        if (!unfinished || !(err instanceof CosmosError && err.code === 'COSMOS_UNREACHABLE')) throw err;
         const sendAt = Date.now() + retryDelayMs(undefined, attempt);
         if (sendAt - started > this.#retryBudgetMs || !(await again())) throw err;
         this.#log.info('Cosmos DB closed the connection before the part was all sent; sending it again', {
@@ -167,6 +169,19 @@ export class CosmosClient {
       }
       return earlierAttemptUnknown ? { ...reply, earlierAttemptUnknown } : reply;
     }
+  }
+
+  /**
+   * Now, in Cosmos DB's clock as far as its answers tell (their `Date` header; this host's clock before
+   * the first answer). Ownership checks compare it with `_ts`, which Cosmos DB stamps by its own clock.
+   */
+  serviceNow(): number {
+    return Date.now() + this.#clockOffsetMs;
+  }
+
+  #observeClock(date: string | undefined): void {
+    const at = date === undefined ? NaN : Date.parse(date);
+    if (Number.isFinite(at)) this.#clockOffsetMs = at - Date.now();
   }
 
   /** The key Cosmos DB refused: prefer the other one from now on (unless another request already switched). */
@@ -202,6 +217,7 @@ export class CosmosClient {
       });
     }
     try {
+      // Streamed bodies can hold a connection as long as a slow caller takes; everything else is quick.
       const pool = request.body instanceof Readable ? this.#streams : this.#control;
       const response = await pool.request({
         method: request.method,
@@ -211,7 +227,9 @@ export class CosmosClient {
         signal: request.signal ?? null,
       });
       const body = await response.body.text();
-      return { status: response.statusCode, headers: flattenHeaders(response.headers), body };
+      const replyHeaders = flattenHeaders(response.headers);
+      this.#observeClock(replyHeaders.date);
+      return { status: response.statusCode, headers: replyHeaders, body };
     } catch (err) {
       // A body that failed on its own (a 413, a broken form, the caller leaving) explains the abort,
       // and the route knows what to make of it; a body undici tore down because the connection to
@@ -255,7 +273,7 @@ export class CosmosClient {
    * tell a create's own attachment from another of the same id; undefined when there is no such media.
    */
   async measureMedia(mediaLink: string): Promise<{ size: number; sha256: string } | undefined> {
-    const mediaId = /^\/media\/([A-Za-z0-9+=-]+)$/.exec(mediaLink)?.[1];
+    const mediaId = mediaIdOf(mediaLink);
     if (mediaId === undefined) return undefined;
     const key = this.#keys[this.#preferredKey]!;
     const headers = signedHeaders(key, {
@@ -265,7 +283,8 @@ export class CosmosClient {
     });
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.#streams.request({ method: 'GET', path: `/media/${mediaId}`, headers });
+      // A look-up, not an upload: the small-request pool, so it never waits behind slow uploads.
+      response = await this.#control.request({ method: 'GET', path: `/media/${mediaId}`, headers });
     } catch (err) {
       throw transportError(err, undefined);
     }
@@ -287,12 +306,81 @@ export class CosmosClient {
     return { size, sha256: hash.digest('hex') };
   }
 
+  /**
+   * A managed attachment's media as a stream (`Range` passed on when given; Cosmos DB may or may not
+   * honour it: a 206 says it did). Undefined when there is no such media. The caller must read or
+   * destroy the body. Streamed reads can be slow, so they share the upload pool, never the small one.
+   */
+  async openMedia(
+    mediaLink: string,
+    range?: { start: number; end: number },
+  ): Promise<{ status: number; headers: Record<string, string>; body: Readable } | undefined> {
+    const mediaId = mediaIdOf(mediaLink);
+    if (mediaId === undefined) return undefined;
+    const headers: Record<string, string> = signedHeaders(this.#keys[this.#preferredKey]!, {
+      verb: 'GET',
+      resourceType: 'media',
+      resourceLink: mediaResourceLink(mediaId),
+    });
+    if (range) headers.range = `bytes=${range.start}-${range.end}`;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#streams.request({ method: 'GET', path: `/media/${mediaId}`, headers });
+    } catch (err) {
+      throw transportError(err, undefined);
+    }
+    const flat = flattenHeaders(response.headers);
+    this.#observeClock(flat.date);
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      return undefined;
+    }
+    return { status: response.statusCode, headers: flat, body: response.body };
+  }
+
   readAttachment(address: DocumentAddress, id: string, options: CallOptions): Promise<CosmosReply> {
     return this.send({ ...options, method: 'GET', ...attachmentOf(address, id) });
   }
 
-  deleteAttachment(address: DocumentAddress, id: string, options: CallOptions): Promise<CosmosReply> {
-    return this.send({ ...options, method: 'DELETE', ...attachmentOf(address, id) });
+  /** Replaces an attachment's JSON; with `ifMatch`, only if it is still at that etag (412 otherwise). */
+  replaceAttachment(
+    address: DocumentAddress,
+    id: string,
+    json: string,
+    options: CallOptions & { ifMatch?: string | undefined },
+  ): Promise<CosmosReply> {
+    return this.send({
+      ...options,
+      method: 'PUT',
+      ...attachmentOf(address, id),
+      headers: { 'content-type': 'application/json', ...ifMatchHeader(options.ifMatch) },
+      body: json,
+    });
+  }
+
+  /** Deletes an attachment; with `ifMatch`, only if it is still at that etag (412 otherwise). */
+  deleteAttachment(
+    address: DocumentAddress,
+    id: string,
+    options: CallOptions & { ifMatch?: string | undefined },
+  ): Promise<CosmosReply> {
+    return this.send({
+      ...options,
+      method: 'DELETE',
+      ...attachmentOf(address, id),
+      headers: ifMatchHeader(options.ifMatch),
+    });
+  }
+
+  /** One page of a document's attachments; `continuation` is Cosmos DB's opaque token, passed through. */
+  listAttachments(
+    address: DocumentAddress,
+    options: CallOptions & { maxItemCount?: number | undefined; continuation?: string | undefined },
+  ): Promise<CosmosReply> {
+    const headers: Record<string, string> = {};
+    if (options.maxItemCount !== undefined) headers['x-ms-max-item-count'] = String(options.maxItemCount);
+    if (options.continuation !== undefined) headers['x-ms-continuation'] = options.continuation;
+    return this.send({ ...options, method: 'GET', ...attachmentsOf(address), headers });
   }
 
   async close(): Promise<void> {
@@ -329,6 +417,15 @@ function attachmentOf(
   };
 }
 
+/** The media id in a managed attachment's `media` link (`/media/{id}`), if it is one. */
+function mediaIdOf(mediaLink: string): string | undefined {
+  return /^\/media\/([A-Za-z0-9+=-]+)$/.exec(mediaLink)?.[1];
+}
+
+function ifMatchHeader(etag: string | undefined): Record<string, string> {
+  return etag === undefined ? {} : { 'if-match': etag };
+}
+
 /** Cosmos DB's own hint when it gives one, else exponential backoff with jitter. */
 function retryDelayMs(reply: CosmosReply | undefined, attempt: number): number {
   const hinted = Number(reply?.headers['x-ms-retry-after-ms']);
@@ -357,16 +454,17 @@ function isNetworkError(err: Error): boolean {
 
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-/** Maps a failure to reach or hear from Cosmos DB to 502/504; never echoes request details. */
-function transportError(err: unknown, signal: AbortSignal | undefined): Error {
-  if (isCallerError(err)) return err;
-  if (signal?.aborted) {
-    const reason: unknown = signal.reason;
-    return isCallerError(reason) ? reason : new BridgeError('RequestAborted', 'The request was aborted.');
-  }
+/**
+ * A failure to reach or hear from Cosmos DB as the client's own error, the original as its cause; an
+ * abort passes on the abort's reason (whoever aborted knows why).
+ */
+function transportError(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return signal.reason ?? err;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && TIMEOUTS.has(code)) {
-    return new BridgeError('UpstreamTimeout', 'Cosmos DB did not answer in time.');
+    return new CosmosError('COSMOS_TIMEOUT', 'Cosmos DB did not answer in time.', { cause: err });
   }
-  return new BridgeError('UpstreamUnreachable', 'Cosmos DB could not be reached or dropped the connection.');
+  return new CosmosError('COSMOS_UNREACHABLE', 'Cosmos DB could not be reached or dropped the connection.', {
+    cause: err,
+  });
 }

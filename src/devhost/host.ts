@@ -9,8 +9,9 @@ import { nodeHandler } from '../http/node-adapter.js';
 import { describeError, silentLogger, type Logger } from '../log.js';
 import { loadSettings, readInteger, SettingsError, type Env } from '../settings.js';
 import type { Emulator } from '../emulator/server.js';
-import type { Azurite } from './azurite.js';
+import { startCleanupPoller, type CleanupPoller } from './cleanup-poller.js';
 import { startLocalServices } from './local-services.js';
+import type { LocalStorage } from './storage.js';
 
 export const DEFAULT_PORT = 7071;
 /** Request headers past this size are refused with 431, as Node's default and Kestrel's front end do. */
@@ -24,8 +25,8 @@ export interface DevHost {
   readonly generatedKey: boolean;
   /** The embedded emulator, when no Cosmos DB settings were given. */
   readonly emulator: Emulator | undefined;
-  /** Azurite, when MEDIA_STORE=blob came without blob settings. */
-  readonly azurite: Azurite | undefined;
+  /** Azurite, when the settings name no storage account. */
+  readonly azurite: LocalStorage | undefined;
   readonly bridge: Bridge;
   close(): Promise<void>;
 }
@@ -51,11 +52,13 @@ export async function startDevHost(
 
   let bridge: Bridge | undefined;
   let server: Server | undefined;
+  let poller: CleanupPoller | undefined;
   try {
     const settings = loadSettings(effectiveEnv);
     const configuredKey = env.DEV_FUNCTION_KEY?.trim();
     const functionKey = configuredKey || randomBytes(24).toString('base64url');
     bridge = createBridge({ settings, functionKey, log });
+    if (settings.cleanup.connectionString) poller = await startCleanupPoller(bridge, log);
     server = createServer(
       { maxHeaderSize: MAX_HEADER_BYTES },
       nodeHandler(observed(bridge.fetch, observe), (err) =>
@@ -80,12 +83,14 @@ export async function startDevHost(
       bridge,
       async close() {
         await closeServer(openServer);
+        await poller?.close();
         await openBridge.close();
         await services.close();
       },
     };
   } catch (err) {
     server?.close();
+    await poller?.close();
     await bridge?.close();
     await services.close();
     throw err;

@@ -2,24 +2,27 @@ import type { Logger } from '../log.js';
 import { seedDemo } from '../emulator/seed.js';
 import { EMULATOR_PORT, startEmulator, type Emulator } from '../emulator/server.js';
 import { hasCosmosSettings, readInteger, SettingsError, type Env } from '../settings.js';
-import { AZURITE_PORT, startAzurite, type Azurite } from './azurite.js';
+import { AZURITE_PORT } from './azurite.js';
+import { startLocalStorage, type LocalStorage } from './storage.js';
 
 /** The local stand-ins the dev host starts for services the settings do not name. */
 export interface LocalServices {
   /** The settings with the stand-ins' endpoints filled in. */
   env: Env;
   emulator: Emulator | undefined;
-  azurite: Azurite | undefined;
+  /** Azurite, when the settings name no storage account for the app (or for blob media). */
+  azurite: LocalStorage | undefined;
   close(): Promise<void>;
 }
 
 /**
- * No Cosmos DB setting: the embedded emulator, seeded with the demo document. MEDIA_STORE=blob with
- * no blob setting: Azurite. Settings that name real services are left alone.
+ * No Cosmos DB setting: the embedded emulator, seeded with the demo document. No `AzureWebJobsStorage`
+ * (the app's own storage account, where clean-up work is queued), or MEDIA_STORE=blob with no blob
+ * setting: Azurite. Settings that name real services are left alone.
  */
 export async function startLocalServices(env: Env, log: Logger): Promise<LocalServices> {
   let emulator: Emulator | undefined;
-  let azurite: Azurite | undefined;
+  let azurite: LocalStorage | undefined;
   const effective: Env = { ...env };
   const close = async () => {
     await emulator?.close();
@@ -41,10 +44,21 @@ export async function startLocalServices(env: Env, log: Logger): Promise<LocalSe
       effective.COSMOS_KEY = emulator.key;
     }
     const wantsBlob = env.MEDIA_STORE?.trim().toLowerCase() === 'blob';
-    if (wantsBlob && !env.BLOB_CONNECTION_STRING?.trim() && !env.BLOB_ACCOUNT_URL?.trim()) {
+    const needsBlob = wantsBlob && !env.BLOB_CONNECTION_STRING?.trim() && !env.BLOB_ACCOUNT_URL?.trim();
+    const needsQueue = ![
+      'AzureWebJobsStorage',
+      'AzureWebJobsStorage__accountName',
+      'AzureWebJobsStorage__queueServiceUri',
+    ].some((name) => env[name]?.trim());
+    if (needsBlob || needsQueue) {
       const port = readInteger(env, 'AZURITE_PORT', AZURITE_PORT, 0);
-      azurite = await inUse(startAzurite(port), `AZURITE_PORT ${port}`, 'BLOB_CONNECTION_STRING');
-      effective.BLOB_CONNECTION_STRING = azurite.connectionString;
+      azurite = await inUse(
+        startLocalStorage({ blob: port, queue: port === 0 ? 0 : port + 1 }),
+        `AZURITE_PORT ${port}`,
+        'AzureWebJobsStorage',
+      );
+      if (needsBlob) effective.BLOB_CONNECTION_STRING = azurite.connectionString;
+      if (needsQueue) effective.AzureWebJobsStorage = azurite.connectionString;
     }
   } catch (err) {
     await close();

@@ -1,27 +1,43 @@
-import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/functions';
-
-import type { FetchHandler } from './fetch-handler.js';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { Logger } from '../log.js';
 
 /**
- * Runs a fetch-style handler as an Azure Functions v4 HTTP handler. With `enableHttpStream` the
- * request body is the live incoming stream and the response body streams back, so nothing here
- * buffers.
+ * A web-standard Request for what the Functions library handed over. With `enableHttpStream` the
+ * body is the caller's live stream, read as the core reads it, never buffered here.
  */
-export function azureHandler(handler: FetchHandler): HttpHandler {
-  return async (request: HttpRequest): Promise<HttpResponseInit> => {
-    const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null;
-    const response = await handler(
-      new Request(request.url, {
-        method: request.method,
-        headers: request.headers,
-        body: hasBody ? (request.body as ReadableStream<Uint8Array>) : null,
-        duplex: 'half',
-      }),
-    );
-    const headers: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      headers[name] = value;
-    });
-    return { status: response.status, headers, body: response.body ?? undefined };
+export function toRequest(request: HttpRequest): Request {
+  const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null;
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    body: hasBody ? (request.body as ReadableStream<Uint8Array>) : null,
+    duplex: 'half',
+  });
+}
+
+/** The core's Response as the library takes it: status, headers, and the body as a stream. */
+export function toResponseInit(response: Response): HttpResponseInit {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  return { status: response.status, headers, body: response.body ?? undefined };
+}
+
+/**
+ * The app's log lines through the invocation context, so Application Insights ties them to the
+ * invocation: one JSON object per line, with the invocation id and the W3C trace parent.
+ */
+export function invocationLogger(context: InvocationContext): Logger {
+  const base = {
+    invocationId: context.invocationId,
+    ...(context.traceContext?.traceParent ? { traceparent: context.traceContext.traceParent } : {}),
+  };
+  const line = (message: string, fields?: Record<string, unknown>) =>
+    JSON.stringify({ message, ...base, ...fields });
+  return {
+    info: (message, fields) => context.info(line(message, fields)),
+    warn: (message, fields) => context.warn(line(message, fields)),
+    error: (message, fields) => context.error(line(message, fields)),
   };
 }

@@ -1,53 +1,95 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { BridgeError, isCallerError, type CallerError } from './errors.js';
 
-/** The caller's request body as a Node stream, capped at `maxBytes` and watched for breaking off. */
+/** How much and how fast a caller must send its body. */
+export interface BodyLimits {
+  maxBytes: number;
+  /** The limit's name, for the 413's message. */
+  limitName: string;
+  /** Slowest accepted average rate once `graceMs` of waiting have passed (0: any rate). */
+  minBytesPerSecond: number;
+  graceMs: number;
+}
+
+/** How often the rate is checked. */
+const RATE_CHECK_MS = 1_000;
+
+/** The caller's request body as a Node stream, capped, watched for breaking off and for crawling. */
 export interface CallerBody {
   readonly stream: Readable;
   /**
-   * How the caller's side failed, if it did: the 413 for crossing the cap, or RequestAborted when its
-   * connection broke. It outranks whatever that failure caused downstream.
+   * How the caller's side failed, if it did: the 413 for crossing the cap, the 408 for sending too
+   * slowly, or RequestAborted when its connection broke. It outranks whatever that failure caused
+   * downstream.
    */
   failure(): CallerError | undefined;
 }
 
-export function callerBody(request: Request, maxBytes: number): CallerBody {
+export function callerBody(request: Request, limits: BodyLimits): CallerBody {
   const declared = Number(request.headers.get('content-length') ?? NaN);
-  if (declared > maxBytes) throw requestTooLarge(maxBytes);
+  if (declared > limits.maxBytes) throw bodyTooLarge(limits);
   const source = request.body ? Readable.fromWeb(request.body) : Readable.from([]);
   let failure: CallerError | undefined;
-  const capped = new ByteCap(maxBytes, (err) => (failure ??= err));
+  const fail = (err: CallerError) => {
+    failure ??= err;
+    capped.destroy(failure);
+  };
+  const capped = new ByteCap(limits, (err) => (failure ??= err));
   // The caller's stream breaking is the caller leaving, whatever error (ECONNRESET...) it carries:
   // say so at the source, so nothing downstream mistakes it for a broken connection to Cosmos DB.
-  source.on('error', () => {
-    failure ??= callerLeft();
-    capped.destroy(failure);
-  });
+  source.on('error', () => fail(callerLeft()));
   // Failures are kept in `failure`; without a listener, one raised after the core stopped reading
   // (the caller leaving after an early answer) would crash the process.
   capped.on('error', () => {});
+  watchRate(source, capped, limits, fail);
   // Not `pipeline`: when the core gives up on the body, destroying `capped` must not cancel the
-  // caller's stream here; the host adapter decides how to end the connection after the answer.
+  // caller's stream here; the host decides how to end the connection after the answer.
   source.pipe(capped);
   return { stream: capped, failure: () => failure };
 }
 
-/** Reads a small body (JSON) whole, refusing it as soon as it grows past `maxBytes`. */
-export async function readSmallBody(request: Request, maxBytes: number, limitName: string): Promise<Buffer> {
-  const declared = Number(request.headers.get('content-length') ?? NaN);
-  if (declared > maxBytes) throw bodyTooLarge(maxBytes, limitName);
-  if (!request.body) return Buffer.alloc(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of request.body as AsyncIterable<Uint8Array>) {
-      total += chunk.byteLength;
-      if (total > maxBytes) throw bodyTooLarge(maxBytes, limitName);
-      chunks.push(chunk);
+/**
+ * A caller that sends slower than the minimum rate is cut off with 408, as Kestrel does with
+ * MinRequestBodyDataRate: the average over the time the bridge was waiting for the caller (not while
+ * it held the caller back, the source paused by backpressure), checked once the grace period is over.
+ */
+function watchRate(
+  source: Readable,
+  capped: ByteCap,
+  limits: BodyLimits,
+  fail: (err: CallerError) => void,
+): void {
+  if (limits.minBytesPerSecond === 0) return;
+  let waitedMs = 0;
+  let last = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    if (!source.isPaused()) waitedMs += now - last;
+    last = now;
+    if (waitedMs > limits.graceMs && capped.bytes < (limits.minBytesPerSecond * waitedMs) / 1000) {
+      stop();
+      fail(
+        new BridgeError(
+          'RequestTimeout',
+          `The request body came slower than MIN_UPLOAD_BYTES_PER_SECOND (${limits.minBytesPerSecond} bytes per second).`,
+        ),
+      );
     }
+  }, RATE_CHECK_MS).unref();
+  const stop = () => clearInterval(timer);
+  source.once('end', stop);
+  source.once('close', stop);
+  capped.once('close', stop);
+}
+
+/** Reads a small body (JSON) whole, refusing it as soon as it grows past the limit. */
+export async function readSmallBody(request: Request, limits: BodyLimits): Promise<Buffer> {
+  const body = callerBody(request, limits);
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of body.stream as AsyncIterable<Buffer>) chunks.push(chunk);
   } catch (err) {
-    if (isCallerError(err)) throw err;
-    throw callerLeft();
+    throw body.failure() ?? (isCallerError(err) ? err : callerLeft());
   }
   return Buffer.concat(chunks);
 }
@@ -64,33 +106,29 @@ export function callerLeft(): BridgeError {
   return new BridgeError('RequestAborted', 'The caller closed the request before it was complete.');
 }
 
-function requestTooLarge(maxBytes: number): BridgeError {
-  return bodyTooLarge(maxBytes, 'MAX_REQUEST_BYTES');
-}
-
-function bodyTooLarge(maxBytes: number, limitName: string): BridgeError {
+function bodyTooLarge({ maxBytes, limitName }: BodyLimits): BridgeError {
   return new BridgeError(
     'PayloadTooLarge',
     `The request body is larger than ${limitName} (${maxBytes} bytes).`,
   );
 }
 
-/** Passes bytes through until more than `maxBytes` have come, then fails with a 413. */
+/** Passes bytes through until more than the limit have come, then fails with a 413. */
 class ByteCap extends Transform {
-  #bytes = 0;
-  readonly #maxBytes: number;
+  bytes = 0;
+  readonly #limits: BodyLimits;
   readonly #onExceeded: (err: BridgeError) => void;
 
-  constructor(maxBytes: number, onExceeded: (err: BridgeError) => void) {
+  constructor(limits: BodyLimits, onExceeded: (err: BridgeError) => void) {
     super();
-    this.#maxBytes = maxBytes;
+    this.#limits = limits;
     this.#onExceeded = onExceeded;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#bytes += chunk.length;
-    if (this.#bytes > this.#maxBytes) {
-      const err = requestTooLarge(this.#maxBytes);
+    this.bytes += chunk.length;
+    if (this.bytes > this.#limits.maxBytes) {
+      const err = bodyTooLarge(this.#limits);
       this.#onExceeded(err);
       callback(err);
     } else {
@@ -100,19 +138,14 @@ class ByteCap extends Transform {
 }
 
 /**
- * The error to answer with after a request failed: the caller's own failure first (its 413, or it
- * left), then an error meant for the caller, then what the form itself failed with.
+ * The error to answer with after a request failed: the caller's own failure first (its 413 or 408, or
+ * it left), then an error meant for the caller, then what the form itself failed with.
  */
-export function rootCause(
-  err: unknown,
-  body: CallerBody,
-  aborted: boolean,
-  formFailure?: Error,
-): CallerError {
+export function rootCause(err: unknown, body: CallerBody, aborted: boolean, formFailure?: Error): unknown {
   const callerFailure = body.failure();
   if (callerFailure) return callerFailure;
   if (isCallerError(err)) return err;
   if (formFailure && isCallerError(formFailure)) return formFailure;
   if (aborted) return callerLeft();
-  throw err;
+  return err;
 }

@@ -30,10 +30,44 @@ export class MeasuringStream extends Transform {
   #keepLimit = 0;
   #keepMemory: KeepMemory | undefined;
 
-  constructor(maxBytes: number, limitName = 'MAX_PART_BYTES') {
-    super();
+  constructor(maxBytes: number, limitName = 'MAX_PART_BYTES', readAheadBytes?: number) {
+    super(readAheadBytes === undefined ? {} : { readableHighWaterMark: readAheadBytes });
     this.#maxBytes = maxBytes;
     this.#limitName = limitName;
+  }
+
+  /**
+   * Resolves once `bytes` are waiting to be read, or everything came in, or the part failed (its
+   * failure surfaces where it is read): the point to start sending it upstream.
+   */
+  async readAhead(bytes: number): Promise<void> {
+    while (this.readableLength < bytes && !this.writableFinished && !this.destroyed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.off('ahead', done);
+          this.off('finish', done);
+          this.off('close', done);
+          resolve();
+        };
+        this.on('ahead', done);
+        this.once('finish', done);
+        this.once('close', done);
+      });
+    }
+  }
+
+  /** Everything that came in, once it all did and none of it was read yet (a small part, whole). */
+  takeWhole(): Buffer | undefined {
+    if (!this.writableFinished || this.readableLength !== this.#bytes) return undefined;
+    const chunks: Buffer[] = [];
+    for (
+      let chunk: Buffer | null = this.read() as Buffer | null;
+      chunk !== null;
+      chunk = this.read() as Buffer | null
+    )
+      chunks.push(chunk);
+    this.dropKept();
+    return Buffer.concat(chunks, this.#bytes);
   }
 
   get bytes(): number {
@@ -103,6 +137,7 @@ export class MeasuringStream extends Transform {
       }
     }
     callback(null, chunk);
+    this.emit('ahead');
   }
 }
 

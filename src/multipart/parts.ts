@@ -1,14 +1,8 @@
 import { pipeline, type Readable } from 'node:stream';
-import { createRequire } from 'node:module';
 import busboy from 'busboy';
 import { BridgeError, isCallerError } from '../http/errors.js';
-import { DelimiterCounter } from './delimiters.js';
+import { attachProbe } from './busboy-probe.js';
 import { tooLarge } from './measure.js';
-
-// busboy's own Content-Type parser (busboy 1.6, pinned), so the boundary is read exactly as it reads it.
-const { parseContentType } = createRequire(import.meta.url)('busboy/lib/utils.js') as {
-  parseContentType: (header: string) => { params?: Record<string, string> } | undefined;
-};
 
 export interface MultipartLimits {
   maxPartBytes: number;
@@ -20,6 +14,10 @@ export interface MultipartLimits {
 
 /** Part headers past this many are ignored; a form part needs two (Content-Disposition, Content-Type). */
 const MAX_PART_HEADER_PAIRS = 32;
+/** busboy's limit on a part's header section (16 KiB), which counts towards what a part carries. */
+const MAX_PART_HEADER_BYTES = 16 * 1024;
+/** Text fields: anything else without a file name was meant as a file, and has no id. */
+const TEXT_FIELD = /^(text\/|application\/json$)/;
 
 export type FormPart =
   | { type: 'field'; name: string; value: string; mimeType: string }
@@ -70,12 +68,40 @@ export function readMultipart(
       : new BridgeError('MalformedMultipart', 'The multipart/form-data Content-Type is malformed.');
   }
 
-  // The boundary exactly as busboy reads it (its own parser), to count delimiters alongside it.
-  const boundary = parseContentType(contentType)?.params?.boundary ?? '';
-  const delimiters = new DelimiterCounter(boundary);
   const queue = new PartQueue();
   const overLimit = (limit: string, count: number) =>
     queue.fail(new BridgeError('PayloadTooLarge', `The form has more than ${count} ${limit}.`));
+
+  // Watch busboy's own scan: refuse a part as soon as its headers say it cannot be used, and a text
+  // field as soon as it grows past MAX_FIELD_BYTES, rather than when busboy reaches its end.
+  let field: { name: string | undefined; bytes: number } | undefined;
+  attachProbe(parser, {
+    onPart(part) {
+      field = undefined;
+      if (part.kind === 'skipped') queue.fail(skippedPart());
+      else if (part.kind === 'field') {
+        if (TEXT_FIELD.test(part.mimeType)) field = { name: part.name, bytes: 0 };
+        else
+          queue.fail(
+            new BridgeError(
+              'MissingFilename',
+              `The part "${part.name ?? ''}" (${part.mimeType}) has no file name to use as its attachment id.`,
+            ),
+          );
+      }
+    },
+    onBytes(count) {
+      if (field === undefined) return;
+      field.bytes += count;
+      if (field.bytes > limits.maxFieldBytes + MAX_PART_HEADER_BYTES + 4) {
+        queue.fail(fieldTooLarge(field.name ?? '', limits.maxFieldBytes));
+        field = undefined;
+      }
+    },
+    onBoundary() {
+      field = undefined;
+    },
+  });
 
   let parts = 0;
   const tooManyParts = () => ++parts > limits.maxParts;
@@ -103,12 +129,7 @@ export function readMultipart(
       return;
     }
     if (info.valueTruncated) {
-      queue.fail(
-        new BridgeError(
-          'PayloadTooLarge',
-          `The field "${name}" is larger than ${limits.maxFieldBytes} bytes.`,
-        ),
-      );
+      queue.fail(fieldTooLarge(name, limits.maxFieldBytes));
       return;
     }
     queue.push({ type: 'field', name, value, mimeType: info.mimeType });
@@ -128,11 +149,9 @@ export function readMultipart(
   body.on('error', record('body'));
   parser.on('error', record('parser'));
   const settled = new Promise<void>((resolve) => {
-    pipeline(body, delimiters, parser, (err) => {
+    pipeline(body, parser, (err) => {
       if (!err) {
-        // The last delimiter closes the form; every other one starts a part busboy should have reported.
-        if (delimiters.count - 1 > parts) queue.fail(skippedPart());
-        else queue.end();
+        queue.end();
       } else if (firstFailure || !closedByConsumer) {
         const { source, err: cause } = firstFailure ?? { source: 'parser', err };
         if (isCallerError(cause)) queue.fail(cause);
@@ -154,6 +173,10 @@ export function readMultipart(
       return failure;
     },
   };
+}
+
+function fieldTooLarge(name: string, maxFieldBytes: number): BridgeError {
+  return new BridgeError('PayloadTooLarge', `The field "${name}" is larger than ${maxFieldBytes} bytes.`);
 }
 
 function skippedPart(): BridgeError {

@@ -35,13 +35,14 @@ export class ReplayablePart implements ReplayableBody {
   readonly first: PassThrough;
   readonly #meter: MeasuringStream;
 
-  constructor(meter: MeasuringStream, limit: number, memory: KeepMemory) {
+  /** `meter` must be keeping what passes (`meter.keep`) from its first byte. */
+  constructor(meter: MeasuringStream) {
     this.#meter = meter;
-    meter.keep(limit, memory);
     this.first = new PassThrough();
     // `pipe` carries data, not failures: a part that breaks (too large, the caller gone) must fail the
     // upload too, or undici would wait for the rest forever.
     meter.on('error', (err) => this.first.destroy(err));
+    if (meter.errored) this.first.destroy(meter.errored);
     // Whoever reads `first` (undici) reports its failure; before that (a refusal before any upload)
     // an unlistened 'error' would crash the process.
     this.first.on('error', () => {});

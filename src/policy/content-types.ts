@@ -1,3 +1,4 @@
+import contentType from 'content-type';
 import { SettingsError } from '../settings-error.js';
 import { globToRegExp } from './glob.js';
 
@@ -9,19 +10,30 @@ export function parseContentTypes(value: string, setting: string): ContentTypeRu
     .split(',')
     .map((entry) => entry.trim().toLowerCase())
     .filter((entry) => entry !== '')
-    .map((entry) => {
+    .map((entry, index) => {
       if (!/^[a-z0-9!#$&^_.+*-]+\/[a-z0-9!#$&^_.+*-]+$/.test(entry)) {
         throw new SettingsError(
-          `${setting}: "${entry}" is not a content type pattern such as "image/*" or "application/pdf".`,
+          `${setting}: entry ${index + 1} is not a content type pattern such as "image/*" or "application/pdf".`,
         );
       }
       return globToRegExp(entry);
     });
 }
 
+/**
+ * The media type (`type/subtype`, lowercase) of a Content-Type value, or undefined when it is not
+ * exactly one valid media type with valid parameters (RFC 9110, by jshttp's `content-type`): a list
+ * (`image/png, text/html`) or a path (`image/../../text/html`) is not one, whatever a pattern would say.
+ */
+export function mediaTypeOf(value: string): string | undefined {
+  try {
+    return contentType.parse(value).type;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Compares the media type only (parameters such as charset are ignored), case-insensitively. */
-export function contentTypeAllowed(rules: ContentTypeRule[] | undefined, contentType: string): boolean {
-  if (rules === undefined) return true;
-  const mediaType = contentType.split(';', 1)[0]!.trim().toLowerCase();
-  return rules.some((rule) => rule.test(mediaType));
+export function contentTypeAllowed(rules: ContentTypeRule[] | undefined, mediaType: string): boolean {
+  return rules === undefined || rules.some((rule) => rule.test(mediaType.toLowerCase()));
 }

@@ -12,11 +12,11 @@ export function parseTargets(value: string, setting: string): TargetRule[] {
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '')
-    .map((entry) => {
+    .map((entry, index) => {
       const parts = entry.split('/');
       if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
         throw new SettingsError(
-          `${setting}: "${entry}" is not a database/collection pattern such as "app/photos" or "app/*".`,
+          `${setting}: entry ${index + 1} is not a database/collection pattern such as "app/photos" or "app/*".`,
         );
       }
       return { database: globToRegExp(parts[0]!), collection: globToRegExp(parts[1]!) };

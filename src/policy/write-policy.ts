@@ -2,7 +2,7 @@ import type { Caller } from '../auth/caller.js';
 import type { PartitionKey } from '../cosmos/partition-key.js';
 import { BridgeError } from '../http/errors.js';
 import type { Settings } from '../settings.js';
-import { contentTypeAllowed } from './content-types.js';
+import { contentTypeAllowed, mediaTypeOf } from './content-types.js';
 
 /** What one authenticated caller may write; every check runs before anything is sent upstream. */
 export interface WritePolicy {
@@ -11,7 +11,10 @@ export interface WritePolicy {
    * (403 otherwise), and the claim value is used when the caller names none.
    */
   partitionKey(requested: PartitionKey | undefined): PartitionKey | undefined;
-  /** Refuses (415) an attachment content type outside ALLOWED_CONTENT_TYPES. */
+  /**
+   * Refuses an attachment content type that is not one valid media type (400), or is outside
+   * ALLOWED_CONTENT_TYPES (415).
+   */
   contentType(contentType: string, subject: string): void;
 }
 
@@ -34,10 +37,17 @@ export function writePolicy(settings: Settings, caller: Caller | undefined): Wri
       return requested;
     },
     contentType(contentType, subject) {
-      if (!contentTypeAllowed(settings.limits.allowedContentTypes, contentType)) {
+      const mediaType = mediaTypeOf(contentType);
+      if (mediaType === undefined) {
+        throw new BridgeError(
+          'InvalidContentType',
+          `${subject} has a content type that is not one valid media type.`,
+        );
+      }
+      if (!contentTypeAllowed(settings.limits.allowedContentTypes, mediaType)) {
         throw new BridgeError(
           'UnsupportedMediaType',
-          `${subject} has content type "${contentType.split(';', 1)[0]!.trim()}", which ALLOWED_CONTENT_TYPES does not allow.`,
+          `${subject} has content type "${mediaType}", which ALLOWED_CONTENT_TYPES does not allow.`,
         );
       }
     },

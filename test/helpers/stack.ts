@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
+import { inject } from 'vitest';
 import { CosmosClient } from '../../src/cosmos/client.js';
 import { mediaResourceLink } from '../../src/cosmos/ids.js';
 import { signedHeaders } from '../../src/cosmos/signer.js';
@@ -11,7 +13,7 @@ import {
   type ObservedRequest,
 } from '../../src/emulator/server.js';
 import { jsonLineLogger } from '../../src/log.js';
-import { loadSettings, type Env } from '../../src/settings.js';
+import { loadCosmosSettings, type Env } from '../../src/settings.js';
 import { recordOutput, recordSecret } from './scrape.js';
 
 export const DB = 'demo';
@@ -26,6 +28,18 @@ export interface Stack {
   /** A signed client straight to the emulator, for checking what was stored. */
   cosmos: CosmosClient;
   logs: string[];
+  /**
+   * The first log line (parsed) that matches, waiting for it if it has not come yet (up to
+   * `timeoutMs`): how tests wait for work that goes on after an answer, such as clean-up.
+   */
+  logLine(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** How the clean-up of a failed create of `attachment` on `doc` ended: `undone`, `absent` or `kept`. */
+  settled(doc: string, attachment: string): Promise<string>;
+  /**
+   * Waits until the durable clean-up queue holds no task (none waiting, none being done), and returns
+   * how many tasks ended in the poison queue.
+   */
+  cleanupDrained(timeoutMs?: number): Promise<number>;
   requests: ObservedRequest[];
   /** The attachments route of a seeded document. */
   route(doc?: string): string;
@@ -35,6 +49,8 @@ export interface Stack {
   readMedia(mediaLink: string): Promise<Buffer>;
   close(): Promise<void>;
 }
+
+export type LogLine = Record<string, unknown> & { message: string; level: string };
 
 export interface StackOptions {
   /** Settings for the bridge; a function sees the emulator (its URL and key) first. */
@@ -46,11 +62,22 @@ export interface StackOptions {
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const logs: string[] = [];
+  const logged = new EventEmitter();
   const requests: ObservedRequest[] = [];
   const log = jsonLineLogger((_level, line) => {
     logs.push(line);
     recordOutput(line);
+    logged.emit('line', JSON.parse(line) as LogLine);
   });
+  const logLine = async (match: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> => {
+    const seen = logs.map((line) => JSON.parse(line) as LogLine).find(match);
+    if (seen) return seen;
+    const signal = AbortSignal.timeout(timeoutMs);
+    for (;;) {
+      const [line] = (await once(logged, 'line', { signal })) as [LogLine];
+      if (match(line)) return line;
+    }
+  };
   const emulator = await startEmulator({
     port: 0,
     log,
@@ -67,10 +94,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     COSMOS_ENDPOINT: emulator.url,
     COSMOS_KEY: emulator.key,
     DEV_FUNCTION_KEY: FUNCTION_KEY,
+    // The run's one Azurite, with a clean-up queue of this stack's own.
+    AzureWebJobsStorage: inject('storage'),
+    CLEANUP_QUEUE: `cleanup-${randomBytes(6).toString('hex')}`,
     ...(typeof options.env === 'function' ? options.env(emulator) : options.env),
   };
   recordSecret(emulator.key, env.COSMOS_KEY, env.COSMOS_KEY_SECONDARY, env.DEV_FUNCTION_KEY, AZURITE_KEY);
   recordSecret(/AccountKey=([^;]+)/i.exec(env.BLOB_CONNECTION_STRING ?? '')?.[1]);
+  recordSecret(/AccountKey=([^;]+)/i.exec(env.AzureWebJobsStorage ?? '')?.[1]);
   recordSecret(/[?&;]sig=([^&;]+)/i.exec(env.BLOB_CONNECTION_STRING ?? '')?.[1]);
   for (const secret of env.WEBHOOK_SECRET?.split(/\s+/) ?? [])
     recordSecret(secret, secret.replace(/^whsec_/, ''));
@@ -82,7 +113,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
   });
   const cosmos = new CosmosClient({
-    ...loadSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).cosmos,
+    ...loadCosmosSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }),
     timeoutMs: 30_000,
     connections: 4,
   });
@@ -92,6 +123,28 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     emulator,
     cosmos,
     logs,
+    logLine,
+    async cleanupDrained(timeoutMs = 120_000) {
+      const { QueueServiceClient } = await import('@azure/storage-queue');
+      const service = QueueServiceClient.fromConnectionString(env.AzureWebJobsStorage!);
+      const queue = service.getQueueClient(env.CLEANUP_QUEUE!);
+      const deadline = Date.now() + timeoutMs;
+      // Nothing signals an empty queue: its count is polled, until two readings a beat apart say 0.
+      for (let zeros = 0; zeros < 2;) {
+        if (Date.now() > deadline) throw new Error('the clean-up queue did not drain in time');
+        const { approximateMessagesCount } = await queue.getProperties();
+        zeros = approximateMessagesCount === 0 ? zeros + 1 : 0;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const poison = service.getQueueClient(`${env.CLEANUP_QUEUE!}-poison`);
+      return (await poison.exists()) ? ((await poison.getProperties()).approximateMessagesCount ?? 0) : 0;
+    },
+    async settled(doc, attachment) {
+      const line = await logLine(
+        (l) => l.settled !== undefined && l.doc === doc && l.attachment === attachment,
+      );
+      return String(line.settled);
+    },
     requests,
     route: (doc = DOC) => `${host.url}/api/dbs/${DB}/colls/${COLL}/docs/${enc(doc)}/attachments`,
     headers: (doc = DOC) => ({
@@ -111,7 +164,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async readMedia(mediaLink) {
       const mediaId = mediaLink.replace(/^\/media\//, '');
-      const key = loadSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).cosmos.key;
+      const key = loadCosmosSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }).key;
       const response = await fetch(`${emulator.url}/media/${mediaId}`, {
         headers: signedHeaders(key, {
           verb: 'GET',

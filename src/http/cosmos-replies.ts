@@ -1,6 +1,6 @@
 import { RETRYABLE_STATUSES, type CallOptions, type CosmosReply } from '../cosmos/client.js';
 import { parsePartitionKeyHeader } from '../cosmos/partition-key.js';
-import { BridgeError, UpstreamStatusError } from '../http/errors.js';
+import { BridgeError, UpstreamStatusError } from './errors.js';
 
 /** Response headers of Cosmos DB that callers need: RU charge, session, tracing, concurrency. */
 export const PASSED_BACK_HEADERS = [

@@ -1,0 +1,44 @@
+import { pipeline, type Readable } from 'node:stream';
+import type { FileUpload } from '../../attachments/writer.js';
+import { MeasuringStream } from '../../multipart/measure.js';
+import { ReplayablePart } from '../../multipart/replay.js';
+import type { RequestContext } from '../context.js';
+
+/**
+ * Bytes a file must have sent before it goes upstream. Until then it holds no connection to Cosmos
+ * DB or Blob Storage, so callers that crawl never tie up the connections other callers need; a file
+ * that ends within it is sent whole, over the pool for small requests.
+ */
+export const START_UPLOAD_BYTES = 64 * 1024;
+
+/**
+ * A file's bytes (a part, or a raw body) ready to go upstream: counted, hashed and capped at
+ * MAX_PART_BYTES as they pass. With managed media, up to REPLAY_BUFFER_BYTES are kept as they stream so
+ * a throttled create can be sent again (Blob Storage uploads keep their own blocks for retries).
+ * `release()` gives what was kept back to the shared replay memory.
+ */
+export async function fileUpload(
+  source: Readable,
+  id: string,
+  contentType: string,
+  { settings, media, replayMemory }: RequestContext,
+): Promise<FileUpload & { release(): void }> {
+  const meter = new MeasuringStream(settings.limits.maxPartBytes, 'MAX_PART_BYTES', START_UPLOAD_BYTES);
+  const replayLimit = settings.upstream.replayBufferBytes;
+  const replayable = media.kind === 'managed' && replayLimit > 0;
+  if (replayable) meter.keep(replayLimit, replayMemory);
+  // Errors surface where `meter` is read: in the upstream call (or a replay).
+  pipeline(source, meter, () => {});
+  await meter.readAhead(START_UPLOAD_BYTES);
+  // Failed before it went anywhere (too large, a broken form, the caller gone): nothing to send.
+  if (meter.errored) throw meter.errored;
+  const whole = meter.takeWhole();
+  return {
+    id,
+    contentType,
+    body: whole ?? (replayable ? new ReplayablePart(meter) : meter),
+    measured: () => meter.measured(),
+    measurement: () => meter.measurement,
+    release: () => meter.dropKept(),
+  };
+}

@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type {
+  BlobServiceClient,
+  ContainerClient,
+  RestError,
+  StoragePipelineOptions,
+} from '@azure/storage-blob';
+import { createMetadataAttachment, type CreatedAttachment } from '../attachments/create.js';
+import {
+  provedOwnership,
+  type AttachmentResource,
+  type FoundAttachment,
+  type Ownership,
+  type UploadRecord,
+} from '../attachments/record.js';
+import type { CosmosClient, DocumentAddress } from '../cosmos/client.js';
+import type { PartitionKey } from '../cosmos/partition-key.js';
+import { BridgeError } from '../http/errors.js';
+import type { MediaSettings } from '../settings.js';
+import { blobStoreError, BlobStoreError } from './blob-errors.js';
+import type { ByteRange, MediaStore, MediaUpload, OpenedMedia } from './store.js';
+
+/** Blocks staged per upload and uploaded side by side: memory per upload stays near their product. */
+const BLOCK_BYTES = 4 * 1024 * 1024;
+const BLOCKS_IN_FLIGHT = 2;
+/** Azure's limit on a blob name. */
+const MAX_NAME_CHARS = 1024;
+/** Blob metadata naming the upload that wrote the blob: the proof that removing it is that upload's call. */
+const UPLOAD_ID_METADATA = 'bridgeuploadid';
+
+type BlobSettings = Extract<MediaSettings, { store: 'blob' }>;
+
+/**
+ * File bytes in Blob Storage, one block blob per upload, and a metadata attachment in Cosmos DB
+ * pointing at it (with `size` and `sha256`), marked with the upload id. Blobs are named for their
+ * upload and never overwritten; a blob goes only when its own upload removes it, after its attachment
+ * is gone, so no attachment ever points at a missing blob. A create that fails leaves its blob for
+ * the writer to `remove` (or, after an unknown outcome, to settle with the attachment).
+ */
+export class BlobMediaStore implements MediaStore {
+  readonly kind = 'blob';
+  readonly #cosmos: CosmosClient;
+  readonly #settings: BlobSettings;
+  readonly #options: StoragePipelineOptions;
+  #container: Promise<ContainerClient> | undefined;
+
+  /** `timeoutMs` bounds each request to Blob Storage, as UPSTREAM_TIMEOUT_MS does for Cosmos DB. */
+  constructor(cosmos: CosmosClient, settings: BlobSettings, timeoutMs: number) {
+    this.#cosmos = cosmos;
+    this.#settings = settings;
+    // The SDK retries each request (a staged block, the commit) on its own; short waits keep a caller
+    // from hanging for long when storage is down.
+    this.#options = {
+      retryOptions: { maxTries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2_000, tryTimeoutInMs: timeoutMs },
+    };
+  }
+
+  async create(upload: MediaUpload, record: UploadRecord): Promise<CreatedAttachment> {
+    const { body } = upload;
+    // Blob uploads stage their blocks from buffers of their own and retry those: a part just streams.
+    const bytes = Buffer.isBuffer(body) || body instanceof Readable ? body : body.first;
+    record.blob = blobNameFor(record.address, record.partitionKey, record.id, record.uploadId);
+    const url = await this.#put(record.blob, record.uploadId, bytes, record.contentType);
+    const { size, sha256 } = await upload.measured();
+    Object.assign(record, { size, sha256 });
+    return createMetadataAttachment(
+      this.#cosmos,
+      record,
+      { id: record.id, contentType: record.contentType, media: url, size, sha256, ...upload.properties },
+      upload.sessionToken,
+    );
+  }
+
+  /** A blob-mode attachment is a metadata attachment: its mark (or resource id) decides. */
+  prove(found: FoundAttachment, record: UploadRecord): Promise<Ownership> {
+    return Promise.resolve(provedOwnership(found, record) ?? 'other');
+  }
+
+  async open(resource: AttachmentResource, range?: ByteRange): Promise<OpenedMedia> {
+    const name = typeof resource.media === 'string' ? await this.blobNameOf(resource.media) : undefined;
+    if (name === undefined)
+      throw new BridgeError('NotFound', 'The attachment points at no blob of the bridge.');
+    const blob = (await this.#ready()).getBlockBlobClient(name);
+    try {
+      const offset = range?.start ?? 0;
+      const count = range ? range.end - range.start + 1 : undefined;
+      const download = await blob.download(offset, count);
+      const total = Number(/\/(\d+)$/.exec(download.contentRange ?? '')?.[1] ?? download.contentLength);
+      return {
+        body: download.readableStreamBody as Readable,
+        size: total,
+        range,
+        contentType: download.contentType,
+      };
+    } catch (err) {
+      throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, `Reading blob ${name}`, err) : err;
+    }
+  }
+
+  /** The name of a blob in this store's container from a URL in an attachment's `media`; undefined for any other URL. */
+  async blobNameOf(mediaUrl: string): Promise<string | undefined> {
+    const container = await this.#ready();
+    const base = `${container.url.replace(/\/+$/, '')}/`;
+    if (!mediaUrl.startsWith(base)) return undefined;
+    try {
+      return decodeURIComponent(new URL(mediaUrl).pathname.slice(new URL(base).pathname.length));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async remove(record: UploadRecord): Promise<void> {
+    if (record.blob !== undefined) await this.#removeIfWrittenBy(record.blob, record.uploadId);
+  }
+
+  /** Deletes a blob only if the given upload wrote it (its metadata says so), and only that version. */
+  async #removeIfWrittenBy(name: string, uploadId: string): Promise<void> {
+    const blob = (await this.#ready()).getBlockBlobClient(name);
+    try {
+      const properties = await blob.getProperties();
+      if (properties.metadata?.[UPLOAD_ID_METADATA] !== uploadId) return;
+      await blob.deleteIfExists({ deleteSnapshots: 'include', conditions: { ifMatch: properties.etag } });
+    } catch (err) {
+      if (isRestError(err) && err.statusCode === 404) return;
+      throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, `Removing blob ${name}`, err) : err;
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /**
+   * Uploads bytes as a new blob named for this upload. The commit refuses to overwrite: a blob that
+   * exists is another upload's (BLOB_EXISTS), unless it is this upload's own, whose commit answer was
+   * lost and retried by the SDK.
+   */
+  async #put(name: string, uploadId: string, body: Buffer | Readable, contentType: string): Promise<string> {
+    const container = await this.#ready();
+    const blob = container.getBlockBlobClient(name);
+    const options = {
+      blobHTTPHeaders: { blobContentType: contentType },
+      conditions: { ifNoneMatch: '*' },
+      metadata: { [UPLOAD_ID_METADATA]: uploadId },
+    };
+    try {
+      if (Buffer.isBuffer(body))
+        await blob.uploadData(body, { ...options, blockSize: BLOCK_BYTES, concurrency: BLOCKS_IN_FLIGHT });
+      else await blob.uploadStream(body, BLOCK_BYTES, BLOCKS_IN_FLIGHT, options);
+    } catch (err) {
+      if (!isRestError(err)) throw err; // the body's own failure (a 413, the caller leaving)
+      const status = err.statusCode ?? 0;
+      if ((status === 409 || status === 412) && (await this.#writtenBy(name, uploadId)))
+        return bareUrl(blob.url);
+      // A commit that failed may have gone through unanswered: removing the blob is the writer's
+      // clean-up (`remove`), as for any create that failed.
+      throw blobStoreError(status, `Writing blob ${name}`, err);
+    }
+    return bareUrl(blob.url);
+  }
+
+  async #writtenBy(name: string, uploadId: string): Promise<boolean> {
+    try {
+      const properties = await (await this.#ready()).getBlockBlobClient(name).getProperties();
+      return properties.metadata?.[UPLOAD_ID_METADATA] === uploadId;
+    } catch (err) {
+      if (isRestError(err) && err.statusCode === 404) return false;
+      throw err;
+    }
+  }
+
+  /** The container, created on first use when it does not exist. */
+  #ready(): Promise<ContainerClient> {
+    this.#container ??= this.#open().catch((err: unknown) => {
+      this.#container = undefined;
+      throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, 'Opening the container', err) : err;
+    });
+    return this.#container;
+  }
+
+  async #open(): Promise<ContainerClient> {
+    const { connectionString, accountUrl, container } = this.#settings;
+    // Loaded on first use: the SDK adds memory that managed-attachment deployments need not carry.
+    const sdk = await import('@azure/storage-blob');
+    let service: BlobServiceClient;
+    if (connectionString) {
+      service = sdk.BlobServiceClient.fromConnectionString(connectionString, this.#options);
+    } else {
+      const { DefaultAzureCredential } = await import('@azure/identity');
+      service = new sdk.BlobServiceClient(accountUrl!.href, new DefaultAzureCredential(), this.#options);
+    }
+    const client = service.getContainerClient(container);
+    try {
+      await client.createIfNotExists();
+    } catch (err) {
+      // An identity allowed to write blobs but not to create containers: the container must exist.
+      if (!(isRestError(err) && err.statusCode === 403)) throw err;
+    }
+    return client;
+  }
+}
+
+/**
+ * A blob name for one upload of an attachment: database, collection, partition key, document, the
+ * upload's own id and the attachment id, as path segments. The partition key is in it because two
+ * documents may share an id in different partitions; the upload id makes every upload's blob its own.
+ * Only `%`, `/`, `\` and a trailing `.` are escaped, which keeps names readable and distinct; a name
+ * over Azure's limit becomes a hash under `_long/`.
+ */
+export function blobNameFor(
+  address: DocumentAddress,
+  partitionKey: PartitionKey | undefined,
+  id: string,
+  uploadId: string,
+): string {
+  const key = partitionKey === undefined ? '_' : JSON.stringify(partitionKey);
+  const segments = [address.db, address.coll, key, address.doc, uploadId, id];
+  const name = segments.map(escapeSegment).join('/');
+  if (name.length <= MAX_NAME_CHARS) return name;
+  return `_long/${createHash('sha256').update(JSON.stringify(segments)).digest('hex')}`;
+}
+
+/** The blob's address for the attachment's `media`: never with a SAS, which would hand storage access to readers. */
+function bareUrl(url: string): string {
+  const bare = new URL(url);
+  bare.search = '';
+  return bare.href;
+}
+
+function escapeSegment(value: string): string {
+  return value.replace(
+    /[%/\\]|\.$/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
+}
+
+/** The SDK's error for an answer from Blob Storage (or a failure to reach it), by shape: the SDK loads lazily. */
+function isRestError(err: unknown): err is RestError {
+  return err instanceof Error && err.name === 'RestError';
+}
+
+export { BlobStoreError };

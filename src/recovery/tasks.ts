@@ -1,0 +1,47 @@
+import type { UploadRecord } from '../attachments/record.js';
+
+/**
+ * Clean-up work that must outlive the request that found it: it goes to a durable queue and is done
+ * by the queue-triggered function on whichever instance takes it. Plain JSON, no secrets.
+ * - `settle`: a create whose outcome is unknown; look (again) for the attachment, remove it if it is
+ *   provably the record's own. `look` counts the looks so far.
+ * - `undo`: a create that succeeded but whose request failed; delete it while it is at `etag`.
+ * - `remove-media`: the bytes an upload stored outside Cosmos DB (its blob), now referenced by nothing.
+ */
+export type CleanupTask =
+  | { kind: 'settle'; record: UploadRecord; look: number }
+  | { kind: 'undo'; record: UploadRecord; etag: string }
+  | { kind: 'remove-media'; record: UploadRecord };
+
+/** A queue message as a task; throws on anything else (such a message is dropped, with an error log). */
+export function parseTask(message: unknown): CleanupTask {
+  const value: unknown = typeof message === 'string' ? JSON.parse(message) : message;
+  const task = value as Partial<CleanupTask> | null;
+  const record = task?.record as Partial<UploadRecord> | undefined;
+  const validRecord =
+    typeof record === 'object' &&
+    record !== null &&
+    typeof record.id === 'string' &&
+    typeof record.uploadId === 'string' &&
+    typeof record.address?.db === 'string' &&
+    typeof record.address.coll === 'string' &&
+    typeof record.address.doc === 'string';
+  if (!validRecord) throw new Error('not a clean-up task: no valid record');
+  switch (task?.kind) {
+    case 'settle':
+      if (typeof task.look === 'number') return task as CleanupTask;
+      break;
+    case 'undo':
+      if (typeof task.etag === 'string') return task as CleanupTask;
+      break;
+    case 'remove-media':
+      return task as CleanupTask;
+  }
+  throw new Error('not a clean-up task: unknown kind or fields');
+}
+
+/** The ids a log line needs to find a task's attachment again. */
+export function taskIds(task: CleanupTask): Record<string, unknown> {
+  const { address, id, uploadId, blob } = task.record;
+  return { task: task.kind, ...address, attachment: id, uploadId, ...(blob ? { blob } : {}) };
+}
