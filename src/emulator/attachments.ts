@@ -124,7 +124,7 @@ export function sendMedia(req: IncomingMessage, res: ServerResponse, ctx: Contex
       'content-length': String(range ? range.end - range.start + 1 : media.size),
       ...(ctx.honourMediaRanges ? { 'accept-ranges': 'bytes' } : {}),
       ...ranged,
-      ...commonHeaders(ctx),
+      ...commonHeaders(ctx, header(req, 'x-ms-version')),
     });
     pipeline(stream, res).catch(() => res.destroy());
   });

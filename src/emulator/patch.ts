@@ -12,7 +12,11 @@ const MAX_OPERATIONS = 10;
 
 /** Reads a patch body: `{"operations": [...], "condition"?: "FROM c WHERE ..."}`; 400 otherwise. */
 export function patchOf(body: unknown): { operations: PatchOperation[]; condition: string | undefined } {
-  const { operations, condition } = (body ?? {}) as { operations?: unknown; condition?: unknown };
+  // `@azure/cosmos` sends a bare array of operations, or `{operations, condition}` for a conditional patch.
+  const { operations, condition } = (Array.isArray(body) ? { operations: body } : (body ?? {})) as {
+    operations?: unknown;
+    condition?: unknown;
+  };
   if (!Array.isArray(operations) || operations.length === 0 || operations.length > MAX_OPERATIONS) {
     throw badRequest(`A patch carries 1 to ${MAX_OPERATIONS} operations.`);
   }

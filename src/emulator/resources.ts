@@ -182,7 +182,7 @@ export async function documentItem(
     const patched = applyPatch(current, operations);
     sendJson(req, res, ctx, 200, ctx.store.replaceDocument(ref, patched, ifMatch ?? current._etag));
   } else if (method === 'DELETE') {
-    await deleted(res, ctx, ctx.store.deleteDocument(ref, ifMatch));
+    await deleted(req, res, ctx, ctx.store.deleteDocument(ref, ifMatch));
   } else {
     return false;
   }
@@ -222,7 +222,12 @@ export function partitionKeyRanges(
 }
 
 /** 204 after a delete, once the media files it freed are gone. */
-export async function deleted(res: ServerResponse, ctx: Context, media: StoredMedia[]): Promise<void> {
+export async function deleted(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: Context,
+  media: StoredMedia[],
+): Promise<void> {
   await Promise.all(media.map(deleteMedia));
-  sendNoContent(res, ctx);
+  sendNoContent(req, res, ctx);
 }

@@ -42,12 +42,19 @@ export function feed(name: string, rid: string, items: unknown[]) {
   return { _rid: rid, [name]: items, _count: items.length };
 }
 
+/**
+ * The REST version from which the service writes session tokens as `{range}:{version}#{lsn}`; before
+ * it, as `{range}:{lsn}`, which is all the legacy SDK (x-ms-version 2017-11-15) can parse.
+ */
+const VECTOR_SESSION_TOKENS = '2018-06-18';
+
 /** Headers on every Cosmos answer: charge, session token, the account's media quota and usage. */
-export function commonHeaders(ctx: Context): Record<string, string> {
+export function commonHeaders(ctx: Context, version?: string): Record<string, string> {
   ctx.lsn += 1;
+  const legacy = version !== undefined && version < VECTOR_SESSION_TOKENS;
   return {
     'x-ms-request-charge': '1',
-    'x-ms-session-token': `0:-1#${ctx.lsn}`,
+    'x-ms-session-token': legacy ? `0:${ctx.lsn}` : `0:-1#${ctx.lsn}`,
     'x-ms-max-media-storage-usage-mb': '2048',
     'x-ms-media-storage-usage-mb': String(Math.ceil(ctx.store.mediaBytes / (1024 * 1024))),
   };
@@ -67,7 +74,7 @@ export function sendJson(
     res.writeHead(status, {
       'content-type': 'application/json',
       'content-length': String(Buffer.byteLength(text)),
-      ...commonHeaders(ctx),
+      ...commonHeaders(ctx, header(req, 'x-ms-version')),
       ...(typeof etag === 'string' ? { etag } : {}),
       ...headers,
       ...prepareEarlyAnswer(req, res),
@@ -77,9 +84,9 @@ export function sendJson(
 }
 
 /** 204 after a delete. */
-export function sendNoContent(res: ServerResponse, ctx: Context): void {
+export function sendNoContent(req: IncomingMessage, res: ServerResponse, ctx: Context): void {
   deliver(res, ctx, () => {
-    res.writeHead(204, commonHeaders(ctx));
+    res.writeHead(204, commonHeaders(ctx, header(req, 'x-ms-version')));
     res.end();
   });
 }

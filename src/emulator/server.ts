@@ -305,7 +305,7 @@ async function route(
     if (method === 'GET') return answerFeed(req, res, ctx, 'Databases', '', store.listDatabases());
   } else if (is(2, 'dbs')) {
     if (method === 'GET') return ok(200, store.readDatabase(db!));
-    if (method === 'DELETE') return deleted(res, ctx, store.deleteDatabase(db!));
+    if (method === 'DELETE') return deleted(req, res, ctx, store.deleteDatabase(db!));
   } else if (is(3, 'dbs', 'colls')) {
     const rid = store.readDatabase(db!)._rid;
     if (method === 'POST' && isQuery(req))
@@ -317,7 +317,7 @@ async function route(
     if (method === 'GET') return ok(200, store.readCollection(db!, coll!));
     if (method === 'PUT')
       return ok(200, store.replaceCollection(db!, coll!, await readJson(req), header(req, 'if-match')));
-    if (method === 'DELETE') return deleted(res, ctx, store.deleteCollection(db!, coll!));
+    if (method === 'DELETE') return deleted(req, res, ctx, store.deleteCollection(db!, coll!));
   } else if (is(5, 'dbs', 'colls', 'pkranges')) {
     if (method === 'GET') return partitionKeyRanges(req, res, ctx, store.readCollection(db!, coll!));
   } else if (is(5, 'dbs', 'colls', 'docs')) {
@@ -340,6 +340,10 @@ async function route(
   } else if (is(6, 'dbs', 'colls', 'docs')) {
     if (await documentItem(req, res, ctx, method, ref())) return;
   } else if (is(7, 'dbs', 'colls', 'docs') && s6 === 'attachments') {
+    if (method === 'POST' && isQuery(req)) {
+      const { documentRid, attachments } = store.listAttachments(ref());
+      return answerQuery(req, res, ctx, 'Attachments', documentRid, () => attachments);
+    }
     if (method === 'POST')
       return createAttachment(req, res, ctx, ref(), flag(req, 'x-ms-documentdb-is-upsert'));
     if (method === 'GET') return listAttachments(req, res, ctx, ref());
@@ -347,7 +351,7 @@ async function route(
     if (method === 'GET') return ok(200, store.readAttachment(ref(), att!));
     if (method === 'PUT') return replaceAttachment(req, res, ctx, ref(), att!);
     if (method === 'DELETE')
-      return deleted(res, ctx, store.deleteAttachment(ref(), att!, header(req, 'if-match')));
+      return deleted(req, res, ctx, store.deleteAttachment(ref(), att!, header(req, 'if-match')));
   } else {
     throw notFound();
   }

@@ -111,7 +111,7 @@ export class EmulatorStore {
   createDatabase(body: unknown): Resource {
     const id = requireId(body);
     if (this.#databases.has(id)) throw conflict();
-    const rid = childRid(undefined, 4);
+    const rid = childRid(undefined, 'database');
     const entry: DatabaseEntry = {
       ...this.#entry(body, id, rid, `dbs/${ridString(rid)}/`),
       collections: new Map(),
@@ -143,7 +143,7 @@ export class EmulatorStore {
     const id = requireId(body);
     const partitionKey = parseDefinition(body);
     if (db.collections.has(id)) throw conflict();
-    const rid = childRid(db.rid, 4);
+    const rid = childRid(db.rid, 'collection');
     const entry: CollectionEntry = {
       ...this.#entry(body, id, rid, `${db.resource._self}colls/${ridString(rid)}/`),
       partitionKey,
@@ -288,7 +288,7 @@ export class EmulatorStore {
   createAttachment(ref: DocumentRef, body: AttachmentBody, media?: StoredMedia): Resource {
     const doc = this.#document(ref);
     if (doc.attachments.has(body.id)) throw attachmentConflict();
-    const rid = childRid(doc.rid, 4);
+    const rid = childRid(doc.rid, 'attachment');
     const mediaId = media ? mediaIdFor(rid) : undefined;
     const managedLink = mediaId ? { media: `/media/${mediaId}` } : {};
     const self = `${doc.resource._self}attachments/${ridString(rid)}`;
@@ -473,7 +473,7 @@ export class EmulatorStore {
     const key = documentKey(coll, body as Record<string, unknown>, partitionKeyHeader);
     const mapKey = `${key}\u0000${id}`;
     if (coll.documents.has(mapKey)) throw conflict();
-    const rid = childRid(coll.rid, 8);
+    const rid = childRid(coll.rid, 'document');
     const base = this.#entry(body, id, rid, `${coll.resource._self}docs/${ridString(rid)}/`);
     const entry: DocumentEntry = { ...base, key, attachments: new Map() };
     entry.resource = { ...entry.resource, _attachments: 'attachments/' };
