@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { Agent } from 'node:https';
+import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { CosmosClient, PartitionKeyKind, type Container } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,29 +105,27 @@ describe.each(['http', 'https'] as const)('@azure/cosmos over %s, default settin
       query: 'SELECT c.id FROM c WHERE c.kind = @kind ORDER BY c.n DESC',
       parameters: [{ name: '@kind', value: 'q' }],
     };
-    const within = await items.items.query(query, { partitionKey: 'p' }).fetchAll();
+    const within = await items.items.query<{ id: string }>(query, { partitionKey: 'p' }).fetchAll();
     expect(within.resources.map((r) => r.id)).toEqual(['q2', 'q1']);
-    const across = await items.items.query(query).fetchAll();
+    const across = await items.items.query<{ id: string }>(query).fetchAll();
     expect(across.resources.map((r) => r.id)).toEqual(['q3', 'q2', 'q1']);
     const count = await items.items.query('SELECT VALUE COUNT(1) FROM c WHERE c.kind = "q"').fetchAll();
     expect(count.resources).toEqual([3]);
-    const paged = items.items.query(query, { maxItemCount: 2 });
+    const paged = items.items.query<{ id: string }>(query, { maxItemCount: 2 });
     const first = await paged.fetchNext();
     expect(first.resources).toHaveLength(2);
     expect(first.hasMoreResults).toBe(true);
     expect((await paged.fetchNext()).resources.map((r) => r.id)).toEqual(['q1']);
 
-    const all = await items.items.readAll().fetchAll();
+    const all = await items.items.readAll<{ id: string }>().fetchAll();
     expect(all.resources.map((r) => r.id)).toEqual(expect.arrayContaining(['q1', 'q2', 'q3']));
   });
 
   it('keeps items apart by hierarchical partition keys', async () => {
-    const { container } = await client
-      .database(`sdk-${scheme}`)
-      .containers.createIfNotExists({
-        id: 'tenants',
-        partitionKey: { paths: ['/tenant', '/user'], kind: PartitionKeyKind.MultiHash, version: 2 },
-      });
+    const { container } = await client.database(`sdk-${scheme}`).containers.createIfNotExists({
+      id: 'tenants',
+      partitionKey: { paths: ['/tenant', '/user'], kind: PartitionKeyKind.MultiHash, version: 2 },
+    });
     expect((await container.items.create({ id: 'x', tenant: 't', user: 'u1', n: 1 })).statusCode).toBe(201);
     expect((await container.items.create({ id: 'x', tenant: 't', user: 'u2', n: 2 })).statusCode).toBe(201);
     expect((await container.items.create({ id: 'x', tenant: 'o', user: 'u1', n: 3 })).statusCode).toBe(201);
@@ -140,5 +140,29 @@ describe.each(['http', 'https'] as const)('@azure/cosmos over %s, default settin
     expect(full.resources).toEqual([4]);
     const all = await container.items.query('SELECT VALUE c.n FROM c ORDER BY c.n').fetchAll();
     expect(all.resources).toEqual([2, 3, 4]);
+  });
+});
+
+describe('@azure/cosmos in a process started with NODE_EXTRA_CA_CERTS, as the emulator prints it', () => {
+  it('creates and reads an item over https://localhost with no client options at all', async () => {
+    const script = `
+      import { CosmosClient } from '@azure/cosmos';
+      const client = new CosmosClient({ endpoint: process.env.ENDPOINT, key: process.env.KEY });
+      const { database } = await client.databases.createIfNotExists({ id: 'child' });
+      const { container } = await database.containers.createIfNotExists({ id: 'c', partitionKey: '/id' });
+      await container.items.create({ id: 'from-child' });
+      const { resource } = await container.item('from-child', 'from-child').read();
+      console.log(JSON.stringify({ id: resource.id }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      env: {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: emulator.certPath,
+        ENDPOINT: emulator.httpsUrl,
+        KEY: emulator.key,
+      },
+      timeout: 60_000,
+    });
+    expect(JSON.parse(stdout.trim())).toEqual({ id: 'from-child' });
   });
 });

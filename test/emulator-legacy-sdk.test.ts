@@ -46,9 +46,14 @@ function legacyClient(): LegacyClient {
 /** Calls a callback-style SDK method; rejects with the SDK's error (`{code, body}`). */
 function call<T = Resource>(client: LegacyClient, method: string, ...args: unknown[]): Promise<T> {
   return new Promise((resolve, reject) => {
-    const callback: Callback = (err, result) => (err ? reject(err) : resolve(result as T));
+    const callback: Callback = (err, result) => (err ? reject(sdkError(err)) : resolve(result as T));
     (client[method] as (...a: unknown[]) => void).apply(client, [...args, callback]);
   });
+}
+
+/** The SDK's error (`{code, body}`) as an Error that keeps both. */
+function sdkError(err: { code: number; body: string }): Error {
+  return Object.assign(new Error(`${err.code}: ${err.body}`), err);
 }
 
 function feed(client: LegacyClient, method: string, ...args: unknown[]): Promise<Resource[]> {
@@ -57,7 +62,7 @@ function feed(client: LegacyClient, method: string, ...args: unknown[]): Promise
       client,
       args,
     );
-    iterator.toArray((err, result) => (err ? reject(err) : resolve(result as Resource[])));
+    iterator.toArray((err, result) => (err ? reject(sdkError(err)) : resolve(result as Resource[])));
   });
 }
 

@@ -357,3 +357,15 @@ async function route(
   }
   throw new EmulatorError(405, 'MethodNotAllowed', `${method} is not supported on this resource.`);
 }
+
+/**
+ * What to print about HTTPS at start: the URL the SDKs use, like Microsoft's emulator's, and the
+ * certificate to trust, as `NODE_EXTRA_CA_CERTS` takes it.
+ */
+export function httpsLines(emulator: Emulator): string[] {
+  if (!emulator.httpsUrl || !emulator.certPath) return [];
+  return [
+    `  HTTPS for Cosmos DB SDKs: ${emulator.httpsUrl}/ (account key: Microsoft's public emulator key)`,
+    `  Trust its certificate in Node.js: NODE_EXTRA_CA_CERTS=${emulator.certPath}`,
+  ];
+}
