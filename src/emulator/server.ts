@@ -103,13 +103,14 @@ const FAULTS_PATH = '/_emulator/faults';
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const keyText = options.key ?? EMULATOR_KEY;
   const key = createSecretKey(Buffer.from(keyText, 'base64'));
-  const identity = options.tls === false ? undefined : await loadOrCreateIdentity(options.tls?.dir);
+  const log = options.log ?? silentLogger;
+  const identity = options.tls === false ? undefined : await tlsIdentity(options.tls?.dir, log);
   const ownsMediaDir = options.mediaDir === undefined;
   const mediaDir = options.mediaDir ?? (await mkdtemp(join(tmpdir(), 'cosmos-emulator-')));
   const context: Context = {
     key,
     store: new EmulatorStore(),
-    log: options.log ?? silentLogger,
+    log,
     media: {
       dir: mediaDir,
       discard: options.discardMedia ?? false,
@@ -165,6 +166,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (ownsMediaDir) await rm(mediaDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The certificate for HTTPS. With the default folder, a failure to make or read it (a read-only home,
+ * say) leaves the emulator on HTTP, which is all the bridge needs; a folder given explicitly must work.
+ */
+async function tlsIdentity(dir: string | undefined, log: Logger): Promise<TlsIdentity | undefined> {
+  try {
+    return await loadOrCreateIdentity(dir);
+  } catch (err) {
+    if (dir !== undefined) throw err;
+    log.warn('emulator: no certificate for HTTPS, serving HTTP only', describeError(err));
+    return undefined;
+  }
 }
 
 function httpsServer(
