@@ -140,7 +140,6 @@ describe.each([
     expect(replaced._etag).not.toBe(dynamic._etag);
 
     expect(await call<string>(client, 'readMedia', managed.media)).toBe('first chunk second chunk');
-    const mediaUpdate = upsert ? 'updateMedia' : 'updateMedia';
     await call(
       client,
       mediaUpdate,
