@@ -142,7 +142,7 @@ describe.each([
     expect(await call<string>(client, 'readMedia', managed.media)).toBe('first chunk second chunk');
     await call(
       client,
-      mediaUpdate,
+      'updateMedia',
       managed.media,
       chunks('modified first chunk ', 'modified second chunk'),
       valid,
