@@ -4,6 +4,7 @@ import { jsonLineLogger } from '../log.js';
 import { tuneRuntime } from '../runtime.js';
 import { DEFAULTS, SettingsError } from '../settings.js';
 import { DEMO } from '../emulator/seed.js';
+import { httpsLines } from '../emulator/server.js';
 import { startDevHost } from './host.js';
 import { readLocalSettings } from './local-settings.js';
 
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
     host.emulator
       ? `Embedded Cosmos DB emulator on ${host.emulator.url} (database "${DEMO.db}", collection "${DEMO.coll}", document "${DEMO.doc}")`
       : 'Using the Cosmos DB account from the settings.',
+    ...(host.emulator ? httpsLines(host.emulator) : []),
     ...(host.azurite
       ? [
           `Media in Blob Storage: Azurite on ${host.azurite.blobEndpoint}, container "${env.BLOB_CONTAINER?.trim() || DEFAULTS.blobContainer}"`,

@@ -53,17 +53,77 @@ export function faultStatus(status: number): { code: string; message: string } {
   return STATUS_CODES[status] ?? { code: `Http${status}`, message: 'Injected fault.' };
 }
 
+/** What each rule field must hold; anything else in a rule is refused. */
+const FIELDS: Record<keyof FaultRule, (value: unknown) => boolean> = {
+  method: (v) => typeof v === 'string' && /^[A-Za-z]+$/.test(v),
+  path: (v) => typeof v === 'string',
+  status: (v) => Number.isInteger(v) && (v as number) >= 100 && (v as number) <= 599,
+  afterBody: (v) => typeof v === 'boolean',
+  closeEarly: (v) => typeof v === 'boolean',
+  retryAfterMs: nonNegative,
+  delayMs: nonNegative,
+  dropAfterBytes: nonNegative,
+  dropAfterCommit: (v) => typeof v === 'boolean',
+  statusAfterCommit: (v) => Number.isInteger(v) && (v as number) >= 100 && (v as number) <= 599,
+  stallMs: nonNegative,
+  times: (v) => Number.isInteger(v) && (v as number) >= 1,
+  probability: (v) => typeof v === 'number' && v >= 0 && v <= 1,
+};
+
+function nonNegative(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** A rule the plan refuses: the fault API answers it with 400. */
+export class FaultRuleError extends Error {}
+
+/** Checks one rule: known fields of the right types, and at least one effect. */
+export function checkRule(rule: unknown): FaultRule {
+  if (typeof rule !== 'object' || rule === null || Array.isArray(rule)) {
+    throw new FaultRuleError('A fault rule must be a JSON object.');
+  }
+  for (const [name, value] of Object.entries(rule)) {
+    const check = FIELDS[name as keyof FaultRule];
+    if (!check) throw new FaultRuleError(`Unknown fault rule field "${name}".`);
+    if (!check(value)) throw new FaultRuleError(`Fault rule field "${name}" has an invalid value.`);
+  }
+  const r = rule as FaultRule;
+  const effects = [r.status, r.delayMs, r.dropAfterBytes, r.dropAfterCommit, r.statusAfterCommit, r.stallMs];
+  if (effects.every((effect) => effect === undefined || effect === false)) {
+    throw new FaultRuleError(
+      'A fault rule needs an effect: status, delayMs, dropAfterBytes, dropAfterCommit, statusAfterCommit or stallMs.',
+    );
+  }
+  if ((r.afterBody || r.closeEarly || r.retryAfterMs !== undefined) && r.status === undefined) {
+    throw new FaultRuleError('afterBody, closeEarly and retryAfterMs go with status.');
+  }
+  return r;
+}
+
 export class FaultPlan {
   #rules: { rule: FaultRule; left: number }[] = [];
 
-  /** Adds a rule; rules are tried in the order added, the first that applies wins. */
+  /** Adds a rule (FaultRuleError if it is malformed); rules are tried in the order added, the first that applies wins. */
   add(rule: FaultRule): void {
-    this.#rules.push({ rule, left: rule.times ?? Infinity });
+    checkRule(rule);
+    this.#rules.push({ rule: { ...rule }, left: rule.times ?? Infinity });
   }
 
-  replace(rules: FaultRule[]): void {
+  /** Replaces every rule at once; nothing changes if any of them is malformed. */
+  replace(rules: unknown): void {
+    if (!Array.isArray(rules)) throw new FaultRuleError('Expected a JSON array of fault rules.');
+    const checked = rules.map(checkRule);
     this.clear();
-    for (const rule of rules) this.add(rule);
+    for (const rule of checked) this.add(rule);
+  }
+
+  /** The rules still active, with how many requests each may still affect (`remaining`, absent when unlimited). */
+  list(): (FaultRule & { remaining?: number })[] {
+    return this.#rules
+      .filter((entry) => entry.left > 0)
+      .map((entry) =>
+        Number.isFinite(entry.left) ? { ...entry.rule, remaining: entry.left } : { ...entry.rule },
+      );
   }
 
   clear(): void {

@@ -2,7 +2,7 @@
 import { jsonLineLogger } from '../log.js';
 import { readInteger, SettingsError } from '../settings.js';
 import { DEMO, seedDemo } from './seed.js';
-import { EMULATOR_PORT, startEmulator } from './server.js';
+import { EMULATOR_PORT, httpsLines, startEmulator } from './server.js';
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -11,12 +11,14 @@ async function main(): Promise<void> {
     host: env.EMULATOR_HOST?.trim() || '127.0.0.1',
     maxMediaBytes: readInteger(env, 'EMULATOR_MAX_MEDIA_BYTES', Number.MAX_SAFE_INTEGER, 0),
     discardMedia: env.EMULATOR_DISCARD_MEDIA === '1' || env.EMULATOR_DISCARD_MEDIA === 'true',
+    honourMediaRanges: env.EMULATOR_MEDIA_RANGES === '1' || env.EMULATOR_MEDIA_RANGES === 'true',
     log: jsonLineLogger(),
   });
   seedDemo(emulator);
   console.log(
     `Cosmos DB emulator listening on ${emulator.url} (database "${DEMO.db}", collection "${DEMO.coll}", document "${DEMO.doc}")`,
   );
+  for (const line of httpsLines(emulator)) console.log(line);
   const stop = () => {
     emulator.close().then(
       () => process.exit(0),

@@ -5,7 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EmulatorError, type StoredMedia } from './store.js';
+import { EmulatorError } from './errors.js';
+import type { StoredMedia } from './store.js';
 
 export interface MediaOptions {
   /** Where media files go. */
@@ -47,8 +48,35 @@ export async function receiveMedia(req: IncomingMessage, options: MediaOptions):
   }
 }
 
-export function openMedia(media: StoredMedia): NodeJS.ReadableStream | undefined {
-  return media.path ? createReadStream(media.path) : undefined;
+/** A media file's bytes, all of them or `start`..`end` (inclusive); undefined when media is discarded. */
+export function openMedia(
+  media: StoredMedia,
+  range?: { start: number; end: number },
+): NodeJS.ReadableStream | undefined {
+  return media.path ? createReadStream(media.path, range) : undefined;
+}
+
+/**
+ * A single `bytes=` range of a `Range` header, resolved against the size (RFC 9110 14.1.2): `a-b`,
+ * `a-` or `-n` (the last n bytes). Undefined for a header to ignore (another unit, several ranges,
+ * malformed: the whole media is sent), `'unsatisfiable'` for a range past the end (416).
+ */
+export function byteRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (match[2] !== '' && Number(match[2]) < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
 }
 
 export async function deleteMedia(media: StoredMedia): Promise<void> {

@@ -1,37 +1,46 @@
-import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createSecretKey, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { setTimeout as delay } from 'node:timers/promises';
-import { idProblem } from '../cosmos/ids.js';
-import { prepareEarlyAnswer } from '../http/early-answer.js';
-import { closeServer, listen } from '../http/listening.js';
 import { silentLogger, describeError, type Logger } from '../log.js';
-import { verifyMasterKey } from './auth.js';
-import { ClientAbort, deleteMedia, openMedia, receiveMedia } from './media.js';
-import { FaultPlan, faultStatus, type FaultRule } from './faults.js';
-import { attachmentRidOfMediaId } from './rids.js';
 import {
-  EmulatorError,
-  EmulatorStore,
-  badRequest,
-  notFound,
-  type DocumentRef,
-  type Resource,
-  type StoredMedia,
-} from './store.js';
+  createAttachment,
+  listAttachments,
+  replaceAttachment,
+  replaceMedia,
+  sendMedia,
+} from './attachments.js';
+import { verifyMasterKey } from './auth.js';
+import type { Context, EmulatorStats, ObservedRequest } from './context.js';
+import { EmulatorError, notFound } from './errors.js';
+import { FaultPlan, FaultRuleError, faultStatus } from './faults.js';
+import { dualProtocolServer } from './listener.js';
+import { ClientAbort } from './media.js';
+import { targetOf } from './paths.js';
+import {
+  account,
+  answerFeed,
+  answerQuery,
+  deleted,
+  documentItem,
+  documentsFor,
+  isQuery,
+  partitionKeyRanges,
+  writeDocument,
+} from './resources.js';
+import { dropAfter, flag, header, readAll, readJson, sendError, sendJson } from './respond.js';
+import { EmulatorStore, type DocumentRef } from './store.js';
+import { loadOrCreateIdentity, type TlsIdentity } from './tls.js';
+
+export type { EmulatorStats, ObservedRequest } from './context.js';
 
 /** Microsoft's published emulator key: documented, not a secret. */
 export const EMULATOR_KEY =
   'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
 export const EMULATOR_PORT = 8081;
-
-/** The service's documented request size limit, for JSON bodies. */
-const MAX_JSON_BYTES = 2 * 1024 * 1024;
-const GATEWAY_VERSION = 'Microsoft.Azure.Documents.Common/2.14.0';
 
 export interface EmulatorOptions {
   host?: string;
@@ -48,20 +57,27 @@ export interface EmulatorOptions {
   log?: Logger;
   /** Sees every request as it arrives (tests use it to check what reached "Cosmos DB"). */
   onRequest?: (request: ObservedRequest) => void;
-}
-
-export interface ObservedRequest {
-  method: string;
-  path: string;
-  /** All headers but `authorization`. */
-  headers: Record<string, string | string[] | undefined>;
-  /** Remote port: one per upstream connection, so tests can count connections. */
-  remotePort: number | undefined;
+  /**
+   * HTTPS on the same port, as Microsoft's emulator serves it, with a certificate made at first start
+   * and kept in `dir` (a per-user folder by default, see tls.ts). `false` serves HTTP only. TLS 1.0 is
+   * accepted too, because the legacy `documentdb` SDK asks for nothing newer.
+   */
+  tls?: false | { dir?: string };
+  /**
+   * Answer a `Range: bytes=...` header on `GET /media/{id}` with 206 and `Content-Range` (416 past the
+   * end). Off by default: nothing says the service honours ranges (docs/cosmos-rest.md), so the whole
+   * media is sent, as the emulator assumes the service does.
+   */
+  honourMediaRanges?: boolean;
 }
 
 export interface Emulator {
   /** e.g. `http://127.0.0.1:8081` */
   readonly url: string;
+  /** e.g. `https://localhost:8081` (same port); undefined with `tls: false`. */
+  readonly httpsUrl: string | undefined;
+  /** The certificate to trust for `httpsUrl` (`NODE_EXTRA_CA_CERTS`); undefined with `tls: false`. */
+  readonly certPath: string | undefined;
   readonly port: number;
   readonly key: string;
   readonly mediaDir: string;
@@ -73,83 +89,115 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
-export interface EmulatorStats {
-  connections: number;
-  openConnections: number;
-  requests: number;
-}
-
 /** Unsigned, outside Cosmos DB's namespace: for benchmarks and soak tests running it in another process. */
 const STATS_PATH = '/_emulator/stats';
 const FAULTS_PATH = '/_emulator/faults';
 
 /**
- * A local stand-in for the slice of Cosmos DB's REST API this project uses: databases, collections,
- * documents, attachments (raw media and metadata), and media. Requests are signed and checked like
- * the service checks them; media streams to disk and is never held in memory.
+ * A local stand-in for Cosmos DB's REST API: the database account, databases, collections (single and
+ * hierarchical partition keys), documents (create, upsert, replace, patch, delete, queries through
+ * `@zeit/cosmosdb-query`, feeds), attachments (raw media and metadata) and media, by name-based and
+ * rid-based links, over HTTP and HTTPS on one port. Requests are signed and checked like the service
+ * checks them; media streams to disk and is never held in memory.
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const keyText = options.key ?? EMULATOR_KEY;
   const key = createSecretKey(Buffer.from(keyText, 'base64'));
+  const log = options.log ?? silentLogger;
+  const identity = options.tls === false ? undefined : await tlsIdentity(options.tls?.dir, log);
   const ownsMediaDir = options.mediaDir === undefined;
   const mediaDir = options.mediaDir ?? (await mkdtemp(join(tmpdir(), 'cosmos-emulator-')));
-  const store = new EmulatorStore();
   const context: Context = {
     key,
-    store,
-    log: options.log ?? silentLogger,
+    store: new EmulatorStore(),
+    log,
     media: {
       dir: mediaDir,
       discard: options.discardMedia ?? false,
       maxBytes: options.maxMediaBytes ?? Infinity,
     },
+    honourMediaRanges: options.honourMediaRanges ?? false,
     lsn: 0,
     onRequest: options.onRequest,
     stats: { connections: 0, openConnections: 0, requests: 0 },
     faults: new FaultPlan(),
     activeFaults: new WeakMap(),
   };
-  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res, context).catch((err: unknown) => {
       context.log.error('emulator: unexpected failure', describeError(err));
       if (!res.headersSent)
         sendError(req, res, context, new EmulatorError(500, 'InternalServerError', 'Unexpected.'));
       else res.destroy();
     });
-  });
+  };
+  const http = createServer({ keepAliveTimeout: 30_000 }, onRequest);
+  const https = identity ? httpsServer(identity, onRequest) : undefined;
+  const listener = dualProtocolServer(http, https);
+  const server = listener.server;
   server.on('connection', (socket) => {
     context.stats.connections += 1;
     context.stats.openConnections += 1;
     socket.once('close', () => (context.stats.openConnections -= 1));
   });
-  await listen(server, options.port ?? EMULATOR_PORT, options.host ?? '127.0.0.1');
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? EMULATOR_PORT, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url: `http://${host}:${port}`,
+    httpsUrl: identity ? `https://localhost:${port}` : undefined,
+    certPath: identity?.certPath,
     port,
     key: keyText,
     mediaDir,
-    store,
+    store: context.store,
     faults: context.faults,
     stats: () => ({ ...context.stats }),
     async close() {
-      await closeServer(server);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      listener.dropConnections();
+      await closed;
       if (ownsMediaDir) await rm(mediaDir, { recursive: true, force: true });
     },
   };
 }
 
-interface Context {
-  key: KeyObject;
-  store: EmulatorStore;
-  log: Logger;
-  media: { dir: string; discard: boolean; maxBytes: number };
-  lsn: number;
-  onRequest: ((request: ObservedRequest) => void) | undefined;
-  stats: EmulatorStats;
-  faults: FaultPlan;
-  /** The fault that shapes each response still being worked on (delay, drop instead of answering). */
-  activeFaults: WeakMap<ServerResponse, FaultRule>;
+/**
+ * The certificate for HTTPS. With the default folder, a failure to make or read it (a read-only home,
+ * say) leaves the emulator on HTTP, which is all the bridge needs; a folder given explicitly must work.
+ */
+async function tlsIdentity(dir: string | undefined, log: Logger): Promise<TlsIdentity | undefined> {
+  try {
+    return await loadOrCreateIdentity(dir);
+  } catch (err) {
+    if (dir !== undefined) throw err;
+    log.warn('emulator: no certificate for HTTPS, serving HTTP only', describeError(err));
+    return undefined;
+  }
+}
+
+function httpsServer(
+  identity: TlsIdentity,
+  onRequest: (req: IncomingMessage, res: ServerResponse) => void,
+): HttpsServer {
+  return createHttpsServer(
+    {
+      cert: identity.cert,
+      key: identity.key,
+      keepAliveTimeout: 30_000,
+      // The legacy SDK forces TLS 1.0 (`secureProtocol: 'TLSv1_client_method'`); OpenSSL 3 allows it
+      // only at security level 0. Newer clients still negotiate TLS 1.3.
+      minVersion: 'TLSv1',
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+    },
+    onRequest,
+  );
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
@@ -158,13 +206,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     res.end(JSON.stringify(ctx.stats));
     return;
   }
-  if (req.url === FAULTS_PATH) {
-    if (req.method === 'POST') ctx.faults.replace((await readJson(req)) as FaultRule[]);
-    else if (req.method === 'DELETE') ctx.faults.clear();
-    res.writeHead(204);
-    res.end();
-    return;
-  }
+  if (req.url === FAULTS_PATH) return faultApi(req, res, ctx);
   ctx.stats.requests += 1;
   if (ctx.onRequest) {
     const { authorization: _, ...headers } = req.headers;
@@ -175,32 +217,21 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
       remotePort: req.socket.remotePort,
     });
   }
-  const activityId = randomUUID();
-  res.setHeader('x-ms-activity-id', activityId);
+  res.setHeader('x-ms-activity-id', randomUUID());
   res.setHeader('x-ms-gatewayversion', 'version=2.14.0');
   try {
-    const url = new URL(req.url ?? '/', 'http://emulator');
-    const segments = url.pathname
-      .split('/')
-      .filter(Boolean)
-      .map((segment) => {
-        try {
-          return decodeURIComponent(segment);
-        } catch {
-          throw badRequest('The request path is not valid percent-encoded.');
-        }
-      });
     const method = req.method ?? 'GET';
-    const { resourceType, resourceLink } = signedTarget(segments);
+    const target = targetOf(req.url ?? '/');
     const auth = verifyMasterKey(ctx.key, header(req, 'authorization'), header(req, 'x-ms-date'), {
       verb: method,
-      resourceType,
-      resourceLink,
+      resourceType: target.resourceType,
+      resourceLink: target.resourceLink,
     });
     if (!auth.ok)
       throw new EmulatorError(auth.status, auth.status === 401 ? 'Unauthorized' : 'Forbidden', auth.message);
-    if (!header(req, 'x-ms-version')) throw badRequest('The x-ms-version header is required.');
-    const fault = ctx.faults.take(method, url.pathname);
+    if (!header(req, 'x-ms-version'))
+      throw new EmulatorError(400, 'BadRequest', 'The x-ms-version header is required.');
+    const fault = ctx.faults.take(method, new URL(req.url!.replace(/^\/+/, '/'), 'http://emulator').pathname);
     if (fault) {
       if (fault.dropAfterBytes !== undefined) return dropAfter(req, fault.dropAfterBytes);
       ctx.activeFaults.set(res, fault);
@@ -213,7 +244,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
         throw new EmulatorError(fault.status, code, message, hint);
       }
     }
-    await route(req, res, ctx, method, segments);
+    let segments = target.segments;
+    let documentKey: string | undefined;
+    if (target.ridBased) {
+      const resolved = ctx.store.namesOfRids(segments.filter((_, i) => i % 2 === 1));
+      segments = segments.map((segment, i) => (i % 2 === 1 ? resolved.ids[(i - 1) / 2]! : segment));
+      documentKey = resolved.partitionKey;
+    }
+    await route(req, res, ctx, method, segments, documentKey);
   } catch (err) {
     if (err instanceof ClientAbort) {
       res.destroy();
@@ -224,18 +262,29 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
   }
 }
 
-/** What the signature covers: an even path (ending in an id) signs itself; an odd one its parent. */
-function signedTarget(segments: string[]): { resourceType: string; resourceLink: string } {
-  if (segments.length === 0) return { resourceType: '', resourceLink: '' };
-  if (segments[0] === 'media' && segments.length === 2) {
-    const rid = attachmentRidOfMediaId(segments[1]!);
-    if (rid === undefined) throw notFound();
-    return { resourceType: 'media', resourceLink: rid.toLowerCase() };
+/** `/_emulator/faults`: `GET` lists the active rules, `POST` replaces them (400 for a bad rule), `DELETE` clears them. */
+async function faultApi(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
+  const answer = (status: number, body?: unknown) => {
+    res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
+    res.end(body === undefined ? undefined : JSON.stringify(body));
+  };
+  if (req.method === 'GET') return answer(200, ctx.faults.list());
+  if (req.method === 'DELETE') {
+    ctx.faults.clear();
+    return answer(204);
   }
-  if (segments.length % 2 === 0) {
-    return { resourceType: segments.at(-2)!, resourceLink: segments.join('/') };
+  if (req.method !== 'POST')
+    return answer(405, { code: 'MethodNotAllowed', message: 'Use GET, POST or DELETE.' });
+  let rules: unknown;
+  try {
+    rules = await readJson(req);
+    ctx.faults.replace(rules);
+  } catch (err) {
+    if (err instanceof FaultRuleError) return answer(400, { code: 'BadRequest', message: err.message });
+    if (err instanceof EmulatorError) return answer(err.status, { code: err.code, message: err.message });
+    throw err;
   }
-  return { resourceType: segments.at(-1)!, resourceLink: segments.slice(0, -1).join('/') };
+  return answer(204);
 }
 
 async function route(
@@ -244,292 +293,94 @@ async function route(
   ctx: Context,
   method: string,
   segments: string[],
+  documentKey: string | undefined,
 ): Promise<void> {
   const { store } = ctx;
-  const [s0, db, s2, coll, s4, doc, s6, att] = segments;
+  const [s0, db, , coll, , doc, s6, att] = segments;
   const n = segments.length;
-  const is = (length: number, ...names: (string | undefined)[]) =>
+  const is = (length: number, ...names: string[]) =>
     n === length && names.every((name, i) => segments[i * 2] === name);
   const ref = (): DocumentRef => ({
     db: db!,
     coll: coll!,
     doc: doc!,
-    partitionKey: header(req, 'x-ms-documentdb-partitionkey'),
+    partitionKey: header(req, 'x-ms-documentdb-partitionkey') ?? documentKey,
   });
   const ok = (status: number, body?: unknown) => sendJson(req, res, ctx, status, body);
 
-  if (s0 === 'media' && n === 2) {
+  if (n === 0) {
+    if (method === 'GET') return account(req, res, ctx);
+  } else if (s0 === 'media' && n === 2) {
     if (method === 'GET') return sendMedia(req, res, ctx, segments[1]!);
     if (method === 'PUT') return replaceMedia(req, res, ctx, segments[1]!);
   } else if (is(1, 'dbs')) {
+    if (method === 'POST' && isQuery(req))
+      return answerQuery(req, res, ctx, 'Databases', '', () => store.listDatabases());
     if (method === 'POST') return ok(201, store.createDatabase(await readJson(req)));
-    if (method === 'GET') return ok(200, feed('Databases', '', store.listDatabases()));
+    if (method === 'GET') return answerFeed(req, res, ctx, 'Databases', '', store.listDatabases());
   } else if (is(2, 'dbs')) {
     if (method === 'GET') return ok(200, store.readDatabase(db!));
-    if (method === 'DELETE') return deleted(res, ctx, store.deleteDatabase(db!));
+    if (method === 'DELETE') return deleted(req, res, ctx, store.deleteDatabase(db!));
   } else if (is(3, 'dbs', 'colls')) {
+    const rid = store.readDatabase(db!)._rid;
+    if (method === 'POST' && isQuery(req))
+      return answerQuery(req, res, ctx, 'DocumentCollections', rid, () => store.listCollections(db!));
     if (method === 'POST') return ok(201, store.createCollection(db!, await readJson(req)));
     if (method === 'GET')
-      return ok(200, feed('DocumentCollections', store.readDatabase(db!)._rid, store.listCollections(db!)));
+      return answerFeed(req, res, ctx, 'DocumentCollections', rid, store.listCollections(db!));
   } else if (is(4, 'dbs', 'colls')) {
     if (method === 'GET') return ok(200, store.readCollection(db!, coll!));
-    if (method === 'DELETE') return deleted(res, ctx, store.deleteCollection(db!, coll!));
+    if (method === 'PUT')
+      return ok(200, store.replaceCollection(db!, coll!, await readJson(req), header(req, 'if-match')));
+    if (method === 'DELETE') return deleted(req, res, ctx, store.deleteCollection(db!, coll!));
+  } else if (is(5, 'dbs', 'colls', 'pkranges')) {
+    if (method === 'GET') return partitionKeyRanges(req, res, ctx, store.readCollection(db!, coll!));
   } else if (is(5, 'dbs', 'colls', 'docs')) {
-    if (method === 'POST') {
-      return ok(
-        201,
-        store.createDocument(db!, coll!, await readJson(req), header(req, 'x-ms-documentdb-partitionkey')),
+    const collection = store.readCollection(db!, coll!);
+    if (method === 'POST' && isQuery(req)) {
+      const paths = store.partitionKeyOf(db!, coll!)?.paths;
+      return answerQuery(
+        req,
+        res,
+        ctx,
+        'Documents',
+        collection._rid,
+        documentsFor(req, ctx, db!, coll!),
+        paths,
       );
     }
-    if (method === 'GET') {
-      return ok(
-        200,
-        feed('Documents', store.readCollection(db!, coll!)._rid, store.listDocuments(db!, coll!)),
-      );
-    }
+    if (method === 'POST') return writeDocument(req, res, ctx, db!, coll!);
+    if (method === 'GET')
+      return answerFeed(req, res, ctx, 'Documents', collection._rid, documentsFor(req, ctx, db!, coll!)());
   } else if (is(6, 'dbs', 'colls', 'docs')) {
-    if (method === 'GET') return ok(200, store.readDocument(ref()));
-    if (method === 'DELETE') return deleted(res, ctx, store.deleteDocument(ref()));
+    if (await documentItem(req, res, ctx, method, ref())) return;
   } else if (is(7, 'dbs', 'colls', 'docs') && s6 === 'attachments') {
-    if (method === 'POST') return createAttachment(req, res, ctx, ref());
-    if (method === 'GET') return listAttachments(req, res, ctx, ref());
-  } else if (n === 8 && s0 === 'dbs' && s2 === 'colls' && s4 === 'docs' && s6 === 'attachments') {
-    if (method === 'GET') return ok(200, store.readAttachment(ref(), att!));
-    if (method === 'PUT') {
-      const body = attachmentBody(await readJson(req));
-      const { resource, orphaned } = store.replaceAttachment(ref(), att!, body, header(req, 'if-match'));
-      await Promise.all(orphaned.map(deleteMedia));
-      return ok(200, resource);
+    if (method === 'POST' && isQuery(req)) {
+      const { documentRid, attachments } = store.listAttachments(ref());
+      return answerQuery(req, res, ctx, 'Attachments', documentRid, () => attachments);
     }
+    if (method === 'POST')
+      return createAttachment(req, res, ctx, ref(), flag(req, 'x-ms-documentdb-is-upsert'));
+    if (method === 'GET') return listAttachments(req, res, ctx, ref());
+  } else if (is(8, 'dbs', 'colls', 'docs', 'attachments')) {
+    if (method === 'GET') return ok(200, store.readAttachment(ref(), att!));
+    if (method === 'PUT') return replaceAttachment(req, res, ctx, ref(), att!);
     if (method === 'DELETE')
-      return deleted(res, ctx, store.deleteAttachment(ref(), att!, header(req, 'if-match')));
+      return deleted(req, res, ctx, store.deleteAttachment(ref(), att!, header(req, 'if-match')));
   } else {
     throw notFound();
   }
   throw new EmulatorError(405, 'MethodNotAllowed', `${method} is not supported on this resource.`);
 }
 
-async function createAttachment(req: IncomingMessage, res: ServerResponse, ctx: Context, ref: DocumentRef) {
-  const slug = header(req, 'slug');
-  const contentType = header(req, 'content-type') ?? 'application/octet-stream';
-  // The service refuses a malformed media type (a type/subtype pair of tokens) with 400.
-  if (!/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+\s*(;.*)?$/.test(contentType)) {
-    throw badRequest(`The content type "${contentType}" is not valid.`);
-  }
-  if (slug === undefined) {
-    // No Slug: the body is an attachment resource (id, contentType, media, custom properties).
-    const body = attachmentBody(await readJson(req));
-    await stallBeforeCommit(res, ctx);
-    return sendJson(req, res, ctx, 201, ctx.store.createAttachment(ref, body));
-  }
-  let id: string;
-  try {
-    id = decodeURIComponent(slug); // RFC 5023: the Slug is percent-encoded UTF-8
-  } catch {
-    throw badRequest('The Slug header is not valid percent-encoded UTF-8.');
-  }
-  if (idProblem(id) !== undefined) throw badRequest('The resource name in the Slug header is invalid.');
-  // Refuse before reading any byte where the service would.
-  ctx.store.checkAttachmentCreate(ref, id);
-  const declared = Number(header(req, 'content-length') ?? NaN);
-  if (declared > ctx.media.maxBytes) throw tooLarge();
-  const media = await receiveMedia(req, ctx.media);
-  await stallBeforeCommit(res, ctx);
-  let resource: Resource;
-  try {
-    resource = ctx.store.createAttachment(ref, { id, contentType: contentType.split(';')[0]!.trim() }, media);
-  } catch (err) {
-    await deleteMedia(media);
-    throw err;
-  }
-  return sendJson(req, res, ctx, 201, resource);
-}
-
-function listAttachments(req: IncomingMessage, res: ServerResponse, ctx: Context, ref: DocumentRef) {
-  const { documentRid, attachments } = ctx.store.listAttachments(ref);
-  const max = Number(header(req, 'x-ms-max-item-count') ?? -1);
-  const start = Number(Buffer.from(header(req, 'x-ms-continuation') ?? '', 'base64').toString() || 0);
-  const pageSize = max > 0 ? max : attachments.length;
-  const page = attachments.slice(start, start + pageSize);
-  const next = start + page.length;
-  if (next < attachments.length)
-    res.setHeader('x-ms-continuation', Buffer.from(String(next)).toString('base64'));
-  res.setHeader('x-ms-item-count', String(page.length));
-  return sendJson(req, res, ctx, 200, feed('Attachments', documentRid, page));
-}
-
-function sendMedia(req: IncomingMessage, res: ServerResponse, ctx: Context, mediaId: string) {
-  const { media, contentType } = ctx.store.readMedia(mediaId);
-  const stream = openMedia(media);
-  if (!stream) throw new EmulatorError(404, 'NotFound', 'Media is discarded in this emulator mode.');
-  deliver(res, ctx, () => {
-    res.writeHead(200, {
-      'content-type': contentType,
-      'content-length': String(media.size),
-      ...commonHeaders(ctx),
-    });
-    pipeline(stream, res).catch(() => res.destroy());
-  });
-}
-
-async function replaceMedia(req: IncomingMessage, res: ServerResponse, ctx: Context, mediaId: string) {
-  ctx.store.readMedia(mediaId); // 404 before any byte is read
-  const media = await receiveMedia(req, ctx.media);
-  const contentType = (header(req, 'content-type') ?? 'application/octet-stream').split(';')[0]!.trim();
-  try {
-    const { resource, old } = ctx.store.replaceMedia(mediaId, media, contentType);
-    await deleteMedia(old);
-    return sendJson(req, res, ctx, 200, resource);
-  } catch (err) {
-    await deleteMedia(media);
-    throw err;
-  }
-}
-
-async function deleted(res: ServerResponse, ctx: Context, media: StoredMedia[]) {
-  await Promise.all(media.map(deleteMedia));
-  deliver(res, ctx, () => {
-    res.writeHead(204, commonHeaders(ctx));
-    res.end();
-  });
-}
-
-function attachmentBody(body: unknown): Record<string, unknown> & { id: string } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw badRequest('The JSON body is invalid.');
-  const missing = ['id', 'contentType', 'media'].filter(
-    (name) => typeof (body as Record<string, unknown>)[name] !== 'string',
-  );
-  if (missing.length > 0) {
-    throw badRequest(
-      `The input content is invalid because the required properties - '${missing.join('; ')}; ' - are missing`,
-    );
-  }
-  const id = (body as { id: string }).id;
-  if (idProblem(id) !== undefined) throw badRequest('The resource name is invalid.');
-  return body as Record<string, unknown> & { id: string };
-}
-
-function feed(name: string, rid: string, items: Resource[]) {
-  return { _rid: rid, [name]: items, _count: items.length };
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(header(req, 'content-length') ?? NaN);
-  if (declared > MAX_JSON_BYTES) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_JSON_BYTES) throw tooLarge();
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw badRequest('The JSON body is invalid.');
-  }
-}
-
-function tooLarge(): EmulatorError {
-  return new EmulatorError(413, 'RequestEntityTooLarge', 'Request size is too large.');
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function commonHeaders(ctx: Context): Record<string, string> {
-  ctx.lsn += 1;
-  return {
-    'x-ms-request-charge': '1',
-    'x-ms-session-token': `0:-1#${ctx.lsn}`,
-    'x-ms-max-media-storage-usage-mb': '2048',
-    'x-ms-media-storage-usage-mb': String(Math.ceil(ctx.store.mediaBytes / (1024 * 1024))),
-  };
-}
-
-function sendJson(
-  req: IncomingMessage,
-  res: ServerResponse,
-  ctx: Context,
-  status: number,
-  body: unknown,
-): void {
-  const text = JSON.stringify(body);
-  const etag = (body as { _etag?: unknown } | undefined)?._etag;
-  deliver(res, ctx, () => {
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(text)),
-      ...commonHeaders(ctx),
-      ...(typeof etag === 'string' ? { etag } : {}),
-      ...prepareEarlyAnswer(req, res),
-    });
-    res.end(text);
-  });
-}
-
 /**
- * The `stallMs` fault: the request was received whole, and is stored late, whether or not its client
- * is still there, as the service does with a request it has already taken in.
+ * What to print about HTTPS at start: the URL the SDKs use, like Microsoft's emulator's, and the
+ * certificate to trust, as `NODE_EXTRA_CA_CERTS` takes it.
  */
-async function stallBeforeCommit(res: ServerResponse, ctx: Context): Promise<void> {
-  const stall = ctx.activeFaults.get(res)?.stallMs;
-  if (stall) await delay(stall);
-}
-
-/** Writes an answer, unless a fault delays it or drops the connection in its place. */
-function deliver(res: ServerResponse, ctx: Context, write: () => void): void {
-  const fault = ctx.activeFaults.get(res);
-  const go = () => {
-    if (fault?.dropAfterCommit) {
-      res.socket?.destroy();
-    } else if (fault?.statusAfterCommit !== undefined) {
-      const { code, message } = faultStatus(fault.statusAfterCommit);
-      res.writeHead(fault.statusAfterCommit, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code, message }));
-    } else {
-      write();
-    }
-  };
-  if (fault?.delayMs) setTimeout(go, fault.delayMs);
-  else go();
-}
-
-/** Reads a body to its end, keeping none of it. */
-async function readAll(req: IncomingMessage): Promise<void> {
-  try {
-    for await (const chunk of req) void chunk;
-  } catch {
-    throw new ClientAbort('The client closed the connection mid-body.');
-  }
-}
-
-/** Reads `bytes` of the body (or all of it, if shorter), then drops the connection: a network failure mid-request. */
-function dropAfter(req: IncomingMessage, bytes: number): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = 0;
-    const drop = () => {
-      req.socket.destroy();
-      resolve();
-    };
-    if (bytes <= 0) return drop();
-    req.on('data', (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen >= bytes) drop();
-    });
-    req.once('end', drop);
-    req.once('error', () => resolve());
-  });
-}
-
-function sendError(req: IncomingMessage, res: ServerResponse, ctx: Context, err: EmulatorError): void {
-  const activityId = String(res.getHeader('x-ms-activity-id') ?? '');
-  for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
-  sendJson(req, res, ctx, err.status, {
-    code: err.code,
-    message: `${err.message}\r\nActivityId: ${activityId}, ${GATEWAY_VERSION}`,
-  });
+export function httpsLines(emulator: Emulator): string[] {
+  if (!emulator.httpsUrl || !emulator.certPath) return [];
+  return [
+    `  HTTPS for Cosmos DB SDKs: ${emulator.httpsUrl}/ (account key: Microsoft's public emulator key)`,
+    `  Trust its certificate in Node.js: NODE_EXTRA_CA_CERTS=${emulator.certPath}`,
+  ];
 }
