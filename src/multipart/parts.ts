@@ -1,14 +1,13 @@
 import { pipeline, type Readable } from 'node:stream';
-import { createRequire } from 'node:module';
 import busboy from 'busboy';
+// A static import (not createRequire), so the deployment bundle carries busboy's parser with it.
+import busboyUtils from 'busboy/lib/utils.js';
 import { BridgeError, isCallerError } from '../http/errors.js';
 import { DelimiterCounter } from './delimiters.js';
 import { tooLarge } from './measure.js';
 
 // busboy's own Content-Type parser (busboy 1.6, pinned), so the boundary is read exactly as it reads it.
-const { parseContentType } = createRequire(import.meta.url)('busboy/lib/utils.js') as {
-  parseContentType: (header: string) => { params?: Record<string, string> } | undefined;
-};
+const { parseContentType } = busboyUtils;
 
 export interface MultipartLimits {
   maxPartBytes: number;
