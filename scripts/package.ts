@@ -9,7 +9,7 @@
  * The zip holds `host.json`, a `package.json` whose `main` is the bundle, the bundle and its chunks:
  * no node_modules, sources, tests, dev host, emulator, benchmarks or docs.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,20 @@ function zipFiles(files: ReadonlyMap<string, Uint8Array>): Uint8Array {
     entries[path] = [contents, { level: 9, mtime: ZIP_MTIME, os: 3, attrs: 0o644 << 16 }];
   }
   return zipSync(entries);
+}
+
+/** Zips a whole folder the way the package is zipped (to compare with other ways of packaging). */
+export async function zipFolder(folder: string): Promise<{ zip: Uint8Array; files: number; bytes: number }> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  const files = new Map<string, Uint8Array>();
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    files.set(relative(folder, path).split(sep).join('/'), await readFile(path));
+  }
+  let bytes = 0;
+  for (const contents of files.values()) bytes += contents.byteLength;
+  return { zip: zipFiles(files), files: files.size, bytes };
 }
 
 export interface UnpackedPackage {
