@@ -35,8 +35,11 @@ const REQUIRE_BANNER =
   "import { createRequire as __bridgeCreateRequire } from 'node:module';\n" +
   'const require = __bridgeCreateRequire(import.meta.url);';
 
-/** Fixed timestamps, so the same sources give the same zip bytes (zip times start in 1980). */
-const ZIP_MTIME = new Date('2000-01-01T00:00:00Z');
+/**
+ * Fixed timestamps, so the same sources give the same zip bytes (zip times start in 1980). Zip
+ * stores local time, hence a local date: the bytes do not depend on the machine's time zone.
+ */
+const ZIP_MTIME = new Date(2000, 0, 1);
 
 export interface BuiltPackage {
   /** Path inside the package (forward slashes) to contents, sorted by path. */
@@ -84,7 +87,8 @@ export async function buildPackage(root: string = REPO_ROOT): Promise<BuiltPacka
     // Readable stack traces in Application Insights without source maps: names and lines are kept.
     minify: false,
     sourcemap: false,
-    legalComments: 'none',
+    // Third-party license notices stay with the code they cover, at the end of each file.
+    legalComments: 'eof',
     metafile: true,
     write: false,
     logLevel: 'warning',
