@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, packageIntoTemp, zipFolder } from '../scripts/package.js';
 import { runProbe, type ProbeResult } from '../scripts/package-probe.js';
 import { startEmulator } from '../src/emulator/server.js';
-import { describeMachine, revision } from './machine.js';
+import { describeMachine, loadAverage, revision } from './machine.js';
 import { summarize, type Summary } from './stats.js';
 
 interface Candidate {
@@ -113,7 +113,10 @@ async function main(): Promise<void> {
     }
     const machine = describeMachine();
     console.log(`Package size and cold start, ${runs} runs each, ${revision()}, ${new Date().toISOString()}`);
-    console.log(`Node ${machine.node}, ${machine.cpu}, ${machine.cores} cores, ${machine.os}\n`);
+    console.log(`Node ${machine.node}, ${machine.cpu}, ${machine.cores} cores, ${machine.os}`);
+    console.log(
+      `Load average at start ${machine.loadAverageAtStart.join(' ')}, at end ${loadAverage().join(' ')}\n`,
+    );
     console.log(
       '| package | zip MiB | files | unpacked MiB | load entry, ms | load to first answer, ms | RSS after first answer, MiB |',
     );
