@@ -1,17 +1,9 @@
-import { createRequire } from 'node:module';
 import type busboy from 'busboy';
+// busboy's own helpers (busboy 1.6.0, pinned), so parts are classified exactly as busboy classifies
+// them; a static import (not createRequire), so the deployment bundle carries them along.
+import busboyUtils from 'busboy/lib/utils.js';
 
-// busboy's own helpers (busboy 1.6.0, pinned), so parts are classified exactly as busboy classifies them.
-const { parseDisposition, parseContentType, getDecoder } = createRequire(import.meta.url)(
-  'busboy/lib/utils.js',
-) as {
-  parseDisposition: (
-    header: string,
-    decoder: unknown,
-  ) => { type: string; params: Record<string, string> } | undefined;
-  parseContentType: (header: string) => { type: string; subtype: string } | undefined;
-  getDecoder: (charset: string) => unknown;
-};
+const { parseDisposition, parseContentType, getDecoder } = busboyUtils;
 const PARAM_DECODER = getDecoder('utf8');
 
 /** A part's headers as busboy read them: what it will make of the part. */
