@@ -5,6 +5,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Builds dist when stale: the Functions host forks its compiled worker.
+    globalSetup: ['test/global-setup.ts'],
     projects: [
       {
         extends: true,

@@ -6,6 +6,7 @@
 // host decides what the caller sees once the invocation is done too.
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
 
 /** YARP's ForwarderError values this forwarder reports. */
 export type ForwardError =
@@ -131,33 +132,39 @@ export function forward(
 
   const declared = Number(req.headers['content-length'] ?? 0);
   const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+  let aborting = false;
+  // Past the limit Kestrel fails the read: the worker has the request (headers at least, as YARP
+  // sends them first) and then sees its connection end. Nothing more of the body goes through.
+  const abortBody = () => {
+    if (aborting || settled) return;
+    aborting = true;
+    req.resume();
+    proxyReq.flushHeaders();
+    const abort = () => setImmediate(() => fail('RequestBodyClient', tooLarge(options.bodyLimit)));
+    const whenConnected = (socket: Socket) => (socket.connecting ? socket.once('connect', abort) : abort());
+    if (proxyReq.socket) whenConnected(proxyReq.socket);
+    else proxyReq.once('socket', whenConnected);
+  };
   if (!hasBody) {
     proxyReq.end();
   } else if (declared > options.bodyLimit) {
-    // Kestrel refuses the first read of a body declared too large: the worker gets the headers,
-    // then the connection ends.
-    proxyReq.flushHeaders();
-    proxyReq.once('socket', (socket) => {
-      const abort = () => setImmediate(() => fail('RequestBodyClient', tooLarge(options.bodyLimit)));
-      if (socket.connecting) socket.once('connect', abort);
-      else abort();
-    });
+    abortBody();
   } else {
     // Not pipe(): no byte past the limit may reach the worker, as Kestrel never hands them out.
     let received = 0;
     req.on('data', (chunk: Buffer) => {
-      if (settled) return;
+      if (settled || aborting) return;
       received += chunk.length;
       activity.refresh();
       if (received > options.bodyLimit) {
-        fail('RequestBodyClient', tooLarge(options.bodyLimit));
+        abortBody();
       } else if (!proxyReq.write(chunk)) {
         req.pause();
         proxyReq.once('drain', () => req.resume());
       }
     });
     req.on('end', () => {
-      if (!settled) proxyReq.end();
+      if (!settled && !aborting) proxyReq.end();
     });
     req.on('error', (err) => fail('RequestBodyClient', err.message));
   }

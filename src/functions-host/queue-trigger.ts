@@ -221,6 +221,15 @@ export class QueueListener {
     // The message body as stored (still encoded), as the host copies it.
     await this.#poison.sendMessage(message.messageText);
     await this.#queue.deleteMessage(message.messageId, popReceipt);
+    this.#options.logs.host(
+      'debug',
+      this.#category,
+      `Moved message '${message.messageId}' to queue '${trigger.queueName}-poison'.`,
+      {
+        messageId: message.messageId,
+        queueName: trigger.queueName,
+      },
+    );
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,38 @@
+// The Functions host forks its worker from the compiled script, and one test loads the app's built
+// entry: build once before the suite when dist is missing or older than the sources.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MARKER = join(ROOT, 'dist', 'src', 'functions-host', 'worker', 'main.js');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.ts')) {
+      newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+export default function setup(): void {
+  let built = 0;
+  try {
+    built = statSync(MARKER).mtimeMs;
+  } catch {
+    built = 0;
+  }
+  const sources = Math.max(newestSource(join(ROOT, 'src')), newestSource(join(ROOT, 'functions')));
+  if (built >= sources) return;
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+}
