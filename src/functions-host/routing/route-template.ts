@@ -24,8 +24,8 @@ export interface RouteTemplate {
 }
 
 export function parseRouteTemplate(text: string): RouteTemplate {
-  // A leading `/` or `~/` names the same route; the host joins prefix and route with one slash.
-  const trimmed = text.replace(/^~?\//, '');
+  // A leading `/` or `~/` and a trailing `/` name the same route.
+  const trimmed = text.replace(/^~?\//, '').replace(/\/$/, '');
   const segments = trimmed === '' ? [] : trimmed.split('/').map((segment) => parseSegment(segment, text));
   const parameters = segments.flat().flatMap((part) => (part.kind === 'parameter' ? [part.parameter] : []));
   const names = new Set<string>();
@@ -42,16 +42,16 @@ export function parseRouteTemplate(text: string): RouteTemplate {
     if (catchAll && (index !== segments.length - 1 || segment.length !== 1)) {
       throw new RouteTemplateError(`A catch-all parameter can only appear as the last segment of "${text}".`);
     }
-    if (segment.length > 1 && segment.some((part) => part.kind === 'parameter' && part.parameter.optional)) {
-      // ASP.NET allows an optional parameter only as the last part after a period; keep it simple.
-      const last = segment[segment.length - 1]!;
-      const optionalElsewhere = segment.some(
-        (part, i) => i !== segment.length - 1 && part.kind === 'parameter' && part.parameter.optional,
-      );
-      if (optionalElsewhere || last.kind !== 'parameter') {
-        throw new RouteTemplateError(`An optional parameter must be at the end of its segment in "${text}".`);
+    segment.forEach((part, i) => {
+      if (segment.length === 1 || part.kind !== 'parameter' || !part.parameter.optional) return;
+      // In a complex segment an optional parameter must come last, after a period (`{name}.{ext?}`).
+      const before = segment[i - 1];
+      if (i !== segment.length - 1 || before?.kind !== 'literal' || before.text !== '.') {
+        throw new RouteTemplateError(
+          `In "${text}", the optional parameter '${part.parameter.name}' must end its segment after a period.`,
+        );
       }
-    }
+    });
   });
   return { text, segments, parameters };
 }
@@ -171,6 +171,8 @@ export function matchRouteTemplate(
     const parts = template.segments[i]!;
     const first = parts[0]!;
     if (parts.length === 1 && first.kind === 'parameter' && first.parameter.catchAll) {
+      // An empty segment cannot start a catch-all value (`/a/b//c`), though a trailing slash may end it.
+      if (segments.length > i && segments[i] === '') return undefined;
       const rest = segments.slice(i).join('/');
       if (rest !== '') values[first.parameter.name] = rest;
       else if (first.parameter.defaultValue !== undefined)
@@ -207,19 +209,25 @@ function matchSegment(parts: RoutePart[], segment: string, values: Record<string
     values[part.parameter.name] = segment;
     return true;
   }
-  // Complex segment: ASP.NET matches literals from the right; greedy groups from the left do the same.
-  const pattern = parts
-    .map((part) =>
-      part.kind === 'literal' ? escapeRegExp(part.text) : part.parameter.optional ? '(.*)' : '(.+)',
-    )
-    .join('');
+  // A complex segment. ASP.NET matches its literals from the right (LastIndexOf); greedy groups from
+  // the left find the same split. `{name}.{ext?}` also matches without the period and the extension,
+  // but not with a period and no extension.
+  const last = parts[parts.length - 1]!;
+  if (last.kind === 'parameter' && last.parameter.optional) {
+    if (matchParts(parts, segment, values)) return true;
+    if (segment.endsWith('.')) return false;
+    return matchParts(parts.slice(0, -2), segment, values);
+  }
+  return matchParts(parts, segment, values);
+}
+
+function matchParts(parts: RoutePart[], segment: string, values: Record<string, string>): boolean {
+  const pattern = parts.map((part) => (part.kind === 'literal' ? escapeRegExp(part.text) : '(.+)')).join('');
   const match = new RegExp(`^${pattern}$`, 'is').exec(segment);
   if (!match) return false;
   let group = 1;
   for (const part of parts) {
-    if (part.kind !== 'parameter') continue;
-    const value = match[group++] ?? '';
-    if (value !== '') values[part.parameter.name] = value;
+    if (part.kind === 'parameter') values[part.parameter.name] = match[group++]!;
   }
   return true;
 }
