@@ -139,6 +139,8 @@ describe('route prefixes', () => {
       await bare.close();
       await custom.close();
     }
+    // Closing the host ran the app's appTerminate hook in the worker.
+    expect(bare.logs.some((r) => r.message === 'appTerminate hook ran')).toBe(true);
   });
 });
 
@@ -276,7 +278,11 @@ describe('local.settings.json', () => {
     app = await fixtureCopy('http-app', {
       'local.settings.json': JSON.stringify({
         IsEncrypted: false,
-        Values: { FROM_FILE: 'file', BOTH: 'file' },
+        Values: {
+          FROM_FILE: 'file',
+          BOTH: 'file',
+          FUNCTIONS_HOST_FUNCTION_KEY: 'settings-function-key-0123456789',
+        },
         Host: { LocalHttpPort: port, CORS: 'https://a.example,https://b.example', CORSCredentials: true },
       }),
     });
@@ -289,8 +295,18 @@ describe('local.settings.json', () => {
 
   it('gives the worker its Values (the environment wins) and listens on Host.LocalHttpPort', async () => {
     expect(local.url).toBe(`http://127.0.0.1:${port}`);
-    const seen = (await send(`${local.url}/api/env?name=FROM_FILE&name=BOTH`)).json();
-    expect(seen).toEqual({ FROM_FILE: 'file', BOTH: 'environment' });
+    const seen = (
+      await send(`${local.url}/api/env?name=FROM_FILE&name=BOTH&name=FUNCTIONS_HOST_FUNCTION_KEY`)
+    ).json();
+    expect(seen).toEqual({ FROM_FILE: 'file', BOTH: 'environment', FUNCTIONS_HOST_FUNCTION_KEY: null });
+  });
+
+  it('takes the function key from the settings, and keeps it from the app', async () => {
+    expect(local.functionKey).toBe('settings-function-key-0123456789');
+    const answer = await send(`${local.url}/api/keys/function`, {
+      headers: [['x-functions-key', 'settings-function-key-0123456789']],
+    });
+    expect(answer.status).toBe(200);
   });
 
   it('answers CORS preflights 204 as Core Tools does, with the allowed origin only', async () => {

@@ -1,6 +1,7 @@
 // `node dist/src/functions-host/cli.js [appDir] [--port N]`: runs an app folder in the local Functions
 // host as `func start` would (local.settings.json read from the folder), and prints its functions
-// and keys. Keys come from FUNCTIONS_HOST_FUNCTION_KEY / FUNCTIONS_HOST_MASTER_KEY or are generated.
+// and keys. Keys come from FUNCTIONS_HOST_FUNCTION_KEY / FUNCTIONS_HOST_MASTER_KEY (environment or
+// local.settings.json Values) or are generated.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HostConfigError } from './config.js';
@@ -19,8 +20,6 @@ async function main(): Promise<void> {
     appDir: resolve(positionals[0] ?? '.'),
     port,
     host: values.host,
-    functionKey: process.env.FUNCTIONS_HOST_FUNCTION_KEY,
-    masterKey: process.env.FUNCTIONS_HOST_MASTER_KEY,
     log: !values.quiet,
   });
   console.log(describe(host));

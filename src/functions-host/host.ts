@@ -28,6 +28,9 @@ export const DEFAULT_PORT = 7071;
 export const DEFAULT_ACTIVITY_TIMEOUT_MS = 240_000;
 /** The host's default for FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (HttpRequestSizeMiddleware). */
 export const DEFAULT_REQUEST_BODY_SIZE_LIMIT = 104_857_600;
+/** Settings (environment or local.settings.json Values) that give the keys when the options do not. */
+export const FUNCTION_KEY_SETTING = 'FUNCTIONS_HOST_FUNCTION_KEY';
+export const MASTER_KEY_SETTING = 'FUNCTIONS_HOST_MASTER_KEY';
 
 export interface FunctionsHostOptions {
   /** The app folder: package.json (`main`), host.json and local.settings.json. */
@@ -43,9 +46,9 @@ export interface FunctionsHostOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** The host's function key (generated when not given). */
+  /** The host's function key; else FUNCTIONS_HOST_FUNCTION_KEY from the environment; else generated. */
   functionKey?: string;
-  /** The master key (generated when not given). */
+  /** The master key; else FUNCTIONS_HOST_MASTER_KEY from the environment; else generated. */
   masterKey?: string;
   /** How long a forwarded request may see no activity (240 s, as in Azure). */
   activityTimeoutMs?: number;
@@ -98,11 +101,16 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       ? { values: {}, localHttpPort: undefined, cors: undefined, corsCredentials: false }
       : await readLocalSettings(appDir);
   const env: Record<string, string | undefined> = { ...local.values, ...(options.env ?? process.env) };
+  // Keys may come from the environment; the app never sees them there (as in Azure).
+  const configuredFunctionKey = options.functionKey || env[FUNCTION_KEY_SETTING];
+  const configuredMasterKey = options.masterKey || env[MASTER_KEY_SETTING];
+  delete env[FUNCTION_KEY_SETTING];
+  delete env[MASTER_KEY_SETTING];
   const hostJson = await readHostJson(appDir);
   const cors = corsPolicy(options.cors ?? local.cors, options.corsCredentials ?? local.corsCredentials);
   const keys: HostKeys = {
-    functionKey: options.functionKey || generateKey(),
-    masterKey: options.masterKey || generateKey(),
+    functionKey: configuredFunctionKey || generateKey(),
+    masterKey: configuredMasterKey || generateKey(),
   };
   const bodyLimit = readBodyLimit(env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT);
   const activityTimeoutMs = options.activityTimeoutMs ?? DEFAULT_ACTIVITY_TIMEOUT_MS;
