@@ -209,6 +209,14 @@ describe('the request the handler sees', () => {
     expect(seen.params).toEqual({ x: '2', empty: '', id: '7' });
   });
 
+  it("pairs the proxied request by the host's invocation id, whatever x-ms-invocation-id the caller sent", async () => {
+    const answer = await send(`${host.url}/api/echo`, { headers: [['x-ms-invocation-id', 'caller-chosen']] });
+    expect(answer.status).toBe(200);
+    const seen = answer.json();
+    expect(seen.invocationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect((seen.headers as Record<string, string>)['x-ms-invocation-id']).toBe('caller-chosen');
+  });
+
   it('loses every header when a query key is named "headers", as with the real host', async () => {
     // The binding data is case-insensitive: the query key takes the place of `Headers`.
     const lower = (await send(`${host.url}/api/echo?headers=1`, { headers: [['x-visible', 'no']] })).json();
