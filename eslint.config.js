@@ -18,4 +18,13 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  {
+    // Fixture apps for the Functions host tests: plain ESM, as a Functions app may be; outside the TS project.
+    files: ['test/fixtures/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly', TextEncoder: 'readonly' },
+    },
+  },
 );

@@ -5,7 +5,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    globalSetup: ['test/helpers/global-setup.ts'],
+    // Builds dist when stale (the Functions host forks its compiled worker); one Azurite for the run.
+    globalSetup: ['test/global-setup.ts'],
     projects: [
       {
         extends: true,

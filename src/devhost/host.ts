@@ -11,7 +11,7 @@ import { loadSettings, readInteger, SettingsError, type Env } from '../settings.
 import type { Emulator } from '../emulator/server.js';
 import { startCleanupPoller, type CleanupPoller } from './cleanup-poller.js';
 import { startLocalServices } from './local-services.js';
-import type { LocalStorage } from './storage.js';
+import type { Azurite } from './azurite.js';
 
 export const DEFAULT_PORT = 7071;
 /** Request headers past this size are refused with 431, as Node's default and Kestrel's front end do. */
@@ -26,7 +26,7 @@ export interface DevHost {
   /** The embedded emulator, when no Cosmos DB settings were given. */
   readonly emulator: Emulator | undefined;
   /** Azurite, when the settings name no storage account. */
-  readonly azurite: LocalStorage | undefined;
+  readonly azurite: Azurite | undefined;
   readonly bridge: Bridge;
   close(): Promise<void>;
 }

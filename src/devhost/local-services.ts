@@ -2,8 +2,7 @@ import type { Logger } from '../log.js';
 import { seedDemo } from '../emulator/seed.js';
 import { EMULATOR_PORT, startEmulator, type Emulator } from '../emulator/server.js';
 import { hasCosmosSettings, readInteger, SettingsError, type Env } from '../settings.js';
-import { AZURITE_PORT } from './azurite.js';
-import { startLocalStorage, type LocalStorage } from './storage.js';
+import { AZURITE_PORT, startAzurite, type Azurite } from './azurite.js';
 
 /** The local stand-ins the dev host starts for services the settings do not name. */
 export interface LocalServices {
@@ -11,7 +10,7 @@ export interface LocalServices {
   env: Env;
   emulator: Emulator | undefined;
   /** Azurite, when the settings name no storage account for the app (or for blob media). */
-  azurite: LocalStorage | undefined;
+  azurite: Azurite | undefined;
   close(): Promise<void>;
 }
 
@@ -22,7 +21,7 @@ export interface LocalServices {
  */
 export async function startLocalServices(env: Env, log: Logger): Promise<LocalServices> {
   let emulator: Emulator | undefined;
-  let azurite: LocalStorage | undefined;
+  let azurite: Azurite | undefined;
   const effective: Env = { ...env };
   const close = async () => {
     await emulator?.close();
@@ -52,11 +51,7 @@ export async function startLocalServices(env: Env, log: Logger): Promise<LocalSe
     ].some((name) => env[name]?.trim());
     if (needsBlob || needsQueue) {
       const port = readInteger(env, 'AZURITE_PORT', AZURITE_PORT, 0);
-      azurite = await inUse(
-        startLocalStorage({ blob: port, queue: port === 0 ? 0 : port + 1 }),
-        `AZURITE_PORT ${port}`,
-        'AzureWebJobsStorage',
-      );
+      azurite = await inUse(startAzurite(port), `AZURITE_PORT ${port}`, 'AzureWebJobsStorage');
       if (needsBlob) effective.BLOB_CONNECTION_STRING = azurite.connectionString;
       if (needsQueue) effective.AzureWebJobsStorage = azurite.connectionString;
     }
