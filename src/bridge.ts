@@ -122,15 +122,8 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
   return {
     settings,
     serve,
-    async fetch(request) {
-      const url = new URL(request.url);
-      const found = routeFor(request.method, url.pathname, ROUTE_PREFIX);
-      if (!found) {
-        const response = errorResponse(new BridgeError('NotFound', 'No such route.'));
-        response.headers.set('x-request-id', randomUUID());
-        return response;
-      }
-      return serve(found.route, request);
+    fetch(request) {
+      return serve(routeFor(request.method, new URL(request.url).pathname, ROUTE_PREFIX), request);
     },
     async cleanUp(message, { dequeueCount, log: taskLog = log }) {
       let task;

@@ -39,7 +39,8 @@ export function registerFunctions(app: FunctionsApp, env: Env): Bridge | undefin
   let bridge: Bridge | undefined;
   let configurationError: BridgeError | undefined;
   try {
-    bridge = createBridge({ settings: loadSettings(env) });
+    // Work outside any invocation (the Cosmos client switching keys, say) logs as JSON lines.
+    bridge = createBridge({ settings: loadSettings(env), log: startupLog });
   } catch (err) {
     if (!(err instanceof SettingsError)) throw err;
     configurationError = toCallerError(err);

@@ -1,8 +1,10 @@
 import { createAttachments } from './features/create/route.js';
 import type { RouteHandler, RouteParams } from './features/context.js';
+import { notFound } from './features/fallback/route.js';
 import { receiveWebhook } from './features/webhook/route.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+const ALL_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
  * Who may call a route. `caller`: a function key (checked by the Functions host), or with end-user
@@ -25,7 +27,7 @@ export interface Route {
  * The one route table: `functions/index.ts` registers each entry with the Functions host, and the
  * core serves them. A new route is an entry here and a feature folder.
  */
-export const ROUTES: readonly Route[] = [
+const FEATURES: readonly Route[] = [
   {
     name: 'createAttachments',
     methods: ['POST'],
@@ -43,42 +45,48 @@ export const ROUTES: readonly Route[] = [
 ];
 
 /**
+ * The routes' own entries, then a catch-all (the host prefers every literal and parameter segment to
+ * it), so that a wrong path or method gets a JSON answer like every other refusal.
+ */
+export const ROUTES: readonly Route[] = [
+  ...FEATURES,
+  {
+    name: 'fallback',
+    methods: ALL_METHODS,
+    route: '{*path}',
+    access: 'public',
+    handle: notFound((pathname) =>
+      FEATURES.filter((route) => paramsOf(route, pathname)).flatMap((route) => route.methods),
+    ),
+  },
+];
+
+/**
  * The route's parameters in a request path, raw (percent-encoded as sent), matched at the end of the
  * path whatever prefix comes before it. The core reads them from the URL rather than from what the
  * host passes, which arrives decoded (and, in streaming mode, mixed with query keys).
  */
-export function paramsOf(route: Route, pathname: string): RouteParams | undefined {
+export function paramsOf(route: Route, pathname: string, whole = false): RouteParams | undefined {
   const names: string[] = [];
   const pattern = route.route
     .split('/')
     .map((segment) => {
-      const param = /^\{(\w+)\}$/.exec(segment);
+      const param = /^\{(\*?)(\w+)\}$/.exec(segment);
       if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      names.push(param[1]!);
-      return '([^/]+)';
+      names.push(param[2]!);
+      return param[1] ? '(.*)' : '([^/]+)';
     })
     .join('/');
-  const match = new RegExp(`(?:^|/)${pattern}/?$`).exec(pathname);
+  // `whole`: the path is the route and nothing else (the route prefix taken off).
+  const match = new RegExp(`${whole ? '^' : '(?:^|/)'}/?${pattern}/?$`).exec(pathname);
   if (!match) return undefined;
   return Object.fromEntries(names.map((name, i) => [name, match[i + 1]!]));
 }
 
 /** The route a path and method reach under a route prefix, as the Functions host would route it. */
-export function routeFor(
-  method: string,
-  pathname: string,
-  prefix: string,
-): { route: Route; params: RouteParams } | undefined {
-  const base = prefix === '' ? '/' : `/${prefix}/`;
-  if (!pathname.startsWith(base)) return undefined;
-  const rest = pathname.slice(base.length - 1);
-  let pathMatched: { route: Route; params: RouteParams } | undefined;
-  for (const route of ROUTES) {
-    const params = paramsOf(route, rest);
-    // The whole rest of the path must be the route, not just its end.
-    if (!params || !new RegExp(`^/${route.route.replace(/\{\w+\}/g, '[^/]+')}/?$`).test(rest)) continue;
-    if (route.methods.includes(method as HttpMethod)) return { route, params };
-    pathMatched ??= { route, params };
-  }
-  return pathMatched;
+export function routeFor(method: string, pathname: string, prefix: string): Route {
+  const base = prefix === '' ? '' : `/${prefix}`;
+  const rest = pathname.startsWith(`${base}/`) ? pathname.slice(base.length) : undefined;
+  const matching = rest === undefined ? [] : FEATURES.filter((route) => paramsOf(route, rest, true));
+  return matching.find((route) => route.methods.includes(method as HttpMethod)) ?? ROUTES.at(-1)!;
 }

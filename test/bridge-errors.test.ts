@@ -264,14 +264,13 @@ describe('request size and header limits', () => {
     }
   });
 
-  it('answers 431 JSON for request headers over 16 KiB, and 400 for a part header section that never ends', async () => {
+  it('answers 431 for request headers over 32 KiB (the host, as Kestrel does), and 400 for a part header section that never ends', async () => {
     const huge = await fetch(stack.route('e-multi'), {
       method: 'POST',
-      headers: { ...stack.headers('e-multi'), 'x-padding': 'x'.repeat(20 * 1024) },
+      headers: { ...stack.headers('e-multi'), 'x-padding': 'x'.repeat(40 * 1024) },
       body: 'x',
     });
     expect(huge.status).toBe(431);
-    expect(await json(huge)).toMatchObject({ code: 'HeadersTooLarge' });
     const boundary = 'hdr';
     const partHeaders = `Content-Disposition: form-data; name="f"; filename="a.txt"\r\nX-Pad: ${'p'.repeat(20 * 1024)}\r\n\r\nabc`;
     const result = await post('e-multi', {

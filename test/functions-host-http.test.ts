@@ -217,15 +217,16 @@ describe('the request the handler sees', () => {
     expect((seen.headers as Record<string, string>)['x-ms-invocation-id']).toBe('caller-chosen');
   });
 
-  it('loses every header when a query key is named "headers", as with the real host', async () => {
-    // The binding data is case-insensitive: the query key takes the place of `Headers`.
-    const lower = (await send(`${host.url}/api/echo?headers=1`, { headers: [['x-visible', 'no']] })).json();
-    expect(lower.headers).toEqual({});
+  it('keeps the headers when a query key is named "headers" (the host shadows them; the patched library recovers)', async () => {
+    // The host's binding data is case-insensitive: the query key takes the place of `Headers`. The
+    // library as published then gives the handler no headers at all; this project's patch
+    // (patches/@azure+functions+*.patch) falls back to the proxied request's own.
+    const lower = (await send(`${host.url}/api/echo?headers=1`, { headers: [['x-visible', 'yes']] })).json();
+    expect(lower.headers).toMatchObject({ 'x-visible': 'yes' });
+    expect(lower.headers).not.toHaveProperty('x-ms-invocation-id');
     expect(lower.params).toEqual({ headers: '1' });
-    // Spelled `Headers`, the library reads the query value as the headers (and ignores it).
-    const exact = (await send(`${host.url}/api/echo?Headers=1`, { headers: [['x-visible', 'no']] })).json();
-    expect(exact.headers).toEqual({});
-    expect(exact.params).toEqual({});
+    const exact = (await send(`${host.url}/api/echo?Headers=1`, { headers: [['x-visible', 'yes']] })).json();
+    expect(exact.headers).toMatchObject({ 'x-visible': 'yes' });
   });
 
   it('gets a traceparent per invocation that continues the caller trace', async () => {

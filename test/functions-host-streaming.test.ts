@@ -184,6 +184,31 @@ describe('a caller that goes away mid-body', () => {
   });
 });
 
+describe('response bodies through the patched library (patches/@azure+functions)', () => {
+  it('a body that fails mid-way ends the response as broken at once, not after the activity timeout', async () => {
+    const started = Date.now();
+    const response = await fetch(`${host.url}/api/stream-fails`);
+    expect(response.status).toBe(200);
+    await expect(response.arrayBuffer()).rejects.toThrow();
+    // Well within the (short) activity timeout this file's host runs with.
+    expect(Date.now() - started).toBeLessThan(ACTIVITY_TIMEOUT_MS);
+  });
+
+  it('writes a body no faster than the caller reads it, and stops making it when the caller leaves', async () => {
+    const mark = host.mark();
+    const response = await fetch(`${host.url}/api/stream-large`);
+    const reader = response.body!.getReader();
+    await reader.read(); // then read nothing more: the body is 256 MiB
+    // Give a writer that ignores backpressure the time to push it all.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await reader.cancel();
+    const cancelled = await host.waitForLog((r) => r.message.startsWith('cancelled after'), mark);
+    const produced = Number(/after (\d+) bytes/.exec(cancelled.message)![1]);
+    // What sockets and buffers on the way hold (a few MiB), not the 256 MiB.
+    expect(produced).toBeLessThan(32 * 1024 * 1024);
+  });
+});
+
 describe('a handler that throws', () => {
   it('leaves the caller waiting until the activity timeout, then 500, as the real host does', async () => {
     const mark = host.mark();

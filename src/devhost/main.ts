@@ -1,39 +1,67 @@
-// `npm start`: the bridge on http://127.0.0.1:$PORT/api/..., with the embedded emulator unless Cosmos DB settings are given.
+// `npm start`: the app in the local Functions host (the real @azure/functions streaming path, as in
+// Azure) on http://127.0.0.1:$PORT/api/..., with the embedded emulator unless Cosmos DB settings are
+// given, and Azurite unless a storage account is.
 import { resolve } from 'node:path';
 import { jsonLineLogger } from '../log.js';
-import { tuneRuntime } from '../runtime.js';
-import { DEFAULTS, SettingsError } from '../settings.js';
+import { RECOMMENDED_NODE_OPTIONS } from '../runtime.js';
+import { DEFAULTS, readInteger, SettingsError } from '../settings.js';
 import { DEMO } from '../emulator/seed.js';
-import { httpsLines } from '../emulator/server.js';
-import { startDevHost } from './host.js';
+import { startFunctionsHost } from '../functions-host/host.js';
+import { HostConfigError } from '../functions-host/config.js';
+import { startLocalServices } from './local-services.js';
 import { readLocalSettings } from './local-settings.js';
 
+export const DEFAULT_PORT = 7071;
+
 async function main(): Promise<void> {
-  tuneRuntime();
+  const appDir = resolve('.');
   // The environment wins over local.settings.json, so one-off overrides need no file edit.
-  const env = { ...(await readLocalSettings(resolve('local.settings.json'))), ...process.env };
-  const host = await startDevHost(env, { log: jsonLineLogger() });
-  const route = `${host.url}/api/dbs/${DEMO.db}/colls/${DEMO.coll}/docs/${DEMO.doc}/attachments`;
+  const env = { ...(await readLocalSettings(resolve(appDir, 'local.settings.json'))), ...process.env };
+  const services = await startLocalServices(env, jsonLineLogger());
+  // PORT, else local.settings.json Host.LocalHttpPort, else 7071 (the host decides the last two).
+  const port = env.PORT?.trim() ? readInteger(env, 'PORT', DEFAULT_PORT, 0) : undefined;
+  const configuredKey = env.DEV_FUNCTION_KEY?.trim() || env.FUNCTIONS_HOST_FUNCTION_KEY?.trim();
+  let host;
+  try {
+    host = await startFunctionsHost({
+      appDir,
+      env: services.env,
+      port,
+      host: env.HOST?.trim() || '127.0.0.1',
+      functionKey: configuredKey,
+      // The worker runs with the flags the README recommends for Azure (NODE_OPTIONS there).
+      workerNodeArgs: [...RECOMMENDED_NODE_OPTIONS],
+    });
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
+  const route = `${host.url}/${host.routePrefix ? `${host.routePrefix}/` : ''}dbs/${DEMO.db}/colls/${DEMO.coll}/docs/${DEMO.doc}/attachments`;
   const lines = [
     '',
-    `Cosmos attachment bridge listening on ${host.url}/api`,
-    host.emulator
-      ? `Embedded Cosmos DB emulator on ${host.emulator.url} (database "${DEMO.db}", collection "${DEMO.coll}", document "${DEMO.doc}")`
+    `Cosmos attachment bridge listening on ${host.url}/${host.routePrefix}`,
+    `  (the local Functions host: ${host.functions.length} functions${host.loadError ? `; the app failed to load: ${host.loadError}` : ''})`,
+    services.emulator
+      ? `Embedded Cosmos DB emulator on ${services.emulator.url} (database "${DEMO.db}", collection "${DEMO.coll}", document "${DEMO.doc}")`
       : 'Using the Cosmos DB account from the settings.',
-    ...(host.emulator ? httpsLines(host.emulator) : []),
-    ...(host.azurite
+    ...(services.emulator?.httpsUrl
       ? [
-          `Media in Blob Storage: Azurite on ${host.azurite.blobEndpoint}, container "${env.BLOB_CONTAINER?.trim() || DEFAULTS.blobContainer}"`,
+          `  For Cosmos DB SDKs: ${services.emulator.httpsUrl}, with NODE_EXTRA_CA_CERTS=${services.emulator.certPath}`,
         ]
       : []),
-    host.generatedKey
-      ? `Function key (generated; set DEV_FUNCTION_KEY to choose one): ${host.functionKey}`
-      : 'Function key: the value of DEV_FUNCTION_KEY',
+    ...(services.azurite
+      ? [
+          `Azurite (Blob and Queue) on ${services.azurite.blobEndpoint}${env.MEDIA_STORE?.trim().toLowerCase() === 'blob' ? `, media in container "${env.BLOB_CONTAINER?.trim() || DEFAULTS.blobContainer}"` : ''}`,
+        ]
+      : []),
+    configuredKey
+      ? 'Function key: the value of DEV_FUNCTION_KEY'
+      : `Function key (generated; set DEV_FUNCTION_KEY to choose one): ${host.functionKey}`,
     '',
-    host.emulator ? 'Try it:' : 'Try it (with a document of yours in the URL):',
+    services.emulator ? 'Try it:' : 'Try it (with a document of yours in the URL):',
     `  curl -F "file=@README.md;type=text/markdown" \\`,
     `    -H 'x-ms-documentdb-partitionkey: ["${DEMO.doc}"]' \\`,
-    `    -H "x-functions-key: ${host.generatedKey ? host.functionKey : '$DEV_FUNCTION_KEY'}" \\`,
+    `    -H "x-functions-key: ${configuredKey ? '$DEV_FUNCTION_KEY' : host.functionKey}" \\`,
     `    ${route}`,
     '',
     'Ctrl-C stops.',
@@ -46,20 +74,23 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping...`);
-    host.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
+    host
+      .close()
+      .then(() => services.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          console.error(err);
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof SettingsError) {
+  if (err instanceof SettingsError || err instanceof HostConfigError) {
     console.error(`Configuration error: ${err.message}`);
   } else {
     console.error(err);

@@ -11,7 +11,7 @@ import { readHostJson, readLocalSettings, type LocalSettings } from './config.js
 import { corsPolicy, evaluateCors } from './cors.js';
 import { HostLogs, type HostLogRecord } from './host-logs.js';
 import { httpTriggerMetadata } from './http-trigger-metadata.js';
-import { forward } from './http-forwarder.js';
+import { forward, type ResponseObserver } from './http-forwarder.js';
 import type { Invoke, InvocationResult } from './invoker.js';
 import { authorizes, generateKey, keyFromRequest, levelOfKey, type HostKeys } from './keys.js';
 import type { InvocationRequest, InvocationResponse, ParameterBinding, RpcTypedData } from './protocol.js';
@@ -60,6 +60,8 @@ export interface FunctionsHostOptions {
   /** Print logs as JSON lines (default true). */
   log?: boolean;
   onLog?: (record: HostLogRecord) => void;
+  /** Sees every answer a function gives (for tests that scan what callers receive). */
+  observeResponses?: () => ResponseObserver;
   /** Node options for the worker process. */
   workerNodeArgs?: string[];
   /** Time zone for timer schedules; default WEBSITE_TIME_ZONE or TZ from the environment, else UTC. */
@@ -126,13 +128,17 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   const first = runtime.current!;
 
   const invoke = invoker(runtime);
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      logs.host('error', 'Host.Http', `Unexpected failure: ${(err as Error).message}`);
-      if (!res.headersSent) answer(res, 500, []);
-      else res.destroy();
-    });
-  });
+  // Kestrel's limit on request headers (MaxRequestHeadersTotalSize, 32 KiB): past it, 431 and no body.
+  const server = createServer(
+    { requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 },
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        logs.host('error', 'Host.Http', `Unexpected failure: ${(err as Error).message}`);
+        if (!res.headersSent) answer(res, 500, []);
+        else res.destroy();
+      });
+    },
+  );
   // Kestrel keeps idle connections for 130 s.
   server.keepAliveTimeout = 130_000;
 
@@ -200,6 +206,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       activityTimeoutMs,
       bodyLimit,
       extraResponseHeaders: extraHeaders,
+      observe: options.observeResponses?.(),
     });
     const invocation = settleInvocation(indexed.channel.invoke(request));
     const [outcome, response] = await Promise.all([forwarding.outcome, invocation]);

@@ -39,6 +39,13 @@ export interface ForwardOptions {
   bodyLimit: number;
   /** Headers the host's middleware adds to every answer (CORS), applied over the worker's. */
   extraResponseHeaders: [string, string][];
+  /** Sees each answer as it goes to the caller: its head, then its body chunks (tests scan them). */
+  observe?: ResponseObserver | undefined;
+}
+
+export interface ResponseObserver {
+  head(status: number, headers: Record<string, string | string[] | undefined>): void;
+  chunk(bytes: Buffer): void;
 }
 
 export interface Forwarding {
@@ -121,7 +128,11 @@ export function forward(
     responseStarted = true;
     activity.refresh();
     res.writeHead(proxyRes.statusCode ?? 502, responseHeaders(proxyRes, options.extraResponseHeaders));
-    proxyRes.on('data', () => activity.refresh());
+    options.observe?.head(proxyRes.statusCode ?? 502, proxyRes.headers);
+    proxyRes.on('data', (chunk: Buffer) => {
+      activity.refresh();
+      options.observe?.chunk(chunk);
+    });
     proxyRes.on('end', () => settle({}));
     proxyRes.on('close', () => {
       if (!proxyRes.complete) fail('ResponseBodyDestination', 'the worker aborted the response');

@@ -3,15 +3,18 @@ import type { Logger } from '../log.js';
 
 /**
  * A web-standard Request for what the Functions library handed over. With `enableHttpStream` the
- * body is the caller's live stream, read as the core reads it, never buffered here.
+ * body is the caller's live stream, read as the core reads it, never buffered here. The signal says
+ * the caller left; the library exposes it through this project's patch (patches/, library issue 294).
  */
 export function toRequest(request: HttpRequest): Request {
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null;
+  const { signal } = request as HttpRequest & { signal?: AbortSignal };
   return new Request(request.url, {
     method: request.method,
     headers: request.headers,
     body: hasBody ? (request.body as ReadableStream<Uint8Array>) : null,
     duplex: 'half',
+    ...(signal ? { signal } : {}),
   });
 }
 

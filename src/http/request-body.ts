@@ -1,4 +1,4 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { BridgeError, isCallerError, type CallerError } from './errors.js';
 
 /** How much and how fast a caller must send its body. */
@@ -13,6 +13,13 @@ export interface BodyLimits {
 
 /** How often the rate is checked. */
 const RATE_CHECK_MS = 1_000;
+/**
+ * After an early answer the rest of a body is read and dropped, for at most this long and this much
+ * (as Kestrel does), so the caller can finish sending and read the answer, and the connection it came
+ * on (the host's, to this worker) is free again; past either, the body is cancelled.
+ */
+const DRAIN_MS = 5_000;
+const DRAIN_BYTES = 8 * 1024 * 1024;
 
 /** The caller's request body as a Node stream, capped, watched for breaking off and for crawling. */
 export interface CallerBody {
@@ -43,9 +50,30 @@ export function callerBody(request: Request, limits: BodyLimits): CallerBody {
   capped.on('error', () => {});
   watchRate(source, capped, limits, fail);
   // Not `pipeline`: when the core gives up on the body, destroying `capped` must not cancel the
-  // caller's stream here; the host decides how to end the connection after the answer.
+  // caller's stream at once; what is left of it is drained first.
   source.pipe(capped);
+  capped.once('close', () => {
+    if (!source.readableEnded) drainThenCancel(source, capped);
+  });
   return { stream: capped, failure: () => failure };
+}
+
+/** Reads and drops what the caller still sends, up to DRAIN_BYTES or DRAIN_MS, then cancels the body. */
+function drainThenCancel(source: Readable, capped: Writable): void {
+  source.unpipe(capped);
+  let allowance = DRAIN_BYTES;
+  const cancel = () => {
+    clearTimeout(timer);
+    source.destroy();
+  };
+  const timer = setTimeout(cancel, DRAIN_MS).unref();
+  source.on('data', (chunk: Buffer) => {
+    allowance -= chunk.length;
+    if (allowance < 0) cancel();
+  });
+  source.once('end', () => clearTimeout(timer));
+  source.once('close', () => clearTimeout(timer));
+  source.resume();
 }
 
 /**

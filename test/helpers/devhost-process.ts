@@ -13,10 +13,23 @@ export interface DevHostProcess {
   url: string;
   emulatorUrl: string | undefined;
   output: () => string;
-  /** Peak resident memory (VmHWM) of the process so far, in bytes. */
-  peakRss(): Promise<number>;
+  /**
+   * Peak resident memory (VmHWM) so far, in bytes, of the host process, or of the worker process it
+   * runs the app in (the bridge itself).
+   */
+  peakRss(which?: 'host' | 'worker'): Promise<number>;
   /** Ctrl-C, and the exit code. */
   interrupt(): Promise<number | null>;
+}
+
+/** The local Functions host's worker: the child process running its worker script. */
+async function workerPid(hostPid: number): Promise<number> {
+  const children = (await readFile(`/proc/${hostPid}/task/${hostPid}/children`, 'utf8')).trim().split(/\s+/);
+  for (const pid of children) {
+    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (command.includes('functions-host')) return Number(pid);
+  }
+  throw new Error(`no worker process under ${hostPid}`);
 }
 
 export async function startDevHostProcess(env: Record<string, string>): Promise<DevHostProcess> {
@@ -47,8 +60,9 @@ export async function startDevHostProcess(env: Record<string, string>): Promise<
     url: ready[1]!,
     emulatorUrl: emulator?.[1],
     output: () => output,
-    async peakRss() {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+    async peakRss(which = 'worker') {
+      const pid = which === 'host' ? child.pid! : await workerPid(child.pid!);
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
       const kib = /VmHWM:\s+(\d+) kB/.exec(status);
       if (!kib) throw new Error('VmHWM not found in /proc status');
       return Number(kib[1]) * 1024;

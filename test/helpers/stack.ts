@@ -1,11 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { EventEmitter, once } from 'node:events';
 import { inject } from 'vitest';
 import { CosmosClient } from '../../src/cosmos/client.js';
 import { mediaResourceLink } from '../../src/cosmos/ids.js';
 import { signedHeaders } from '../../src/cosmos/signer.js';
 import { AZURITE_KEY } from '../../src/devhost/azurite.js';
-import { startDevHost, type DevHost } from '../../src/devhost/host.js';
+import { startLocalServices } from '../../src/devhost/local-services.js';
+import { startFunctionsHost, type FunctionsHost } from '../../src/functions-host/host.js';
+import type { HostLogRecord } from '../../src/functions-host/host-logs.js';
+import type { Azurite } from '../../src/devhost/azurite.js';
 import {
   startEmulator,
   type Emulator,
@@ -22,12 +26,36 @@ export const DOC = 'welcome';
 export const FUNCTION_KEY = 'test-function-key-0123456789';
 
 /** A running bridge (dev host) in front of a running emulator, over real loopback sockets. */
+/** The repository itself: package.json `main` is the built entry the suite runs. */
+const APP_DIR = fileURLToPath(new URL('../..', import.meta.url));
+const LEVELS: Record<string, string> = {
+  information: 'info',
+  warning: 'warn',
+  error: 'error',
+  critical: 'error',
+};
+
+/** A line the app wrote (a JSON object with a `message`), or undefined for anything else. */
+function appLine(text: string): Record<string, unknown> | undefined {
+  if (!text.startsWith('{')) return undefined;
+  try {
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    return typeof parsed.message === 'string' ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface Stack {
-  host: DevHost;
+  /** The local Functions host serving the app, and Azurite when the dev host's rules started one. */
+  host: { url: string; azurite: Azurite | undefined; functions: FunctionsHost };
   emulator: Emulator;
   /** A signed client straight to the emulator, for checking what was stored. */
   cosmos: CosmosClient;
+  /** The app's log lines (JSON, with their level), as it wrote them through the invocation context. */
   logs: string[];
+  /** The local Functions host's own records (its routing, the worker's system lines). */
+  hostLogs: HostLogRecord[];
   /**
    * The first log line (parsed) that matches, waiting for it if it has not come yet (up to
    * `timeoutMs`): how tests wait for work that goes on after an answer, such as clean-up.
@@ -62,13 +90,15 @@ export interface StackOptions {
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const logs: string[] = [];
+  const hostLogs: HostLogRecord[] = [];
   const logged = new EventEmitter();
   const requests: ObservedRequest[] = [];
-  const log = jsonLineLogger((_level, line) => {
+  const pushLine = (line: string) => {
     logs.push(line);
     recordOutput(line);
     logged.emit('line', JSON.parse(line) as LogLine);
-  });
+  };
+  const log = jsonLineLogger((_level, line) => pushLine(line));
   const logLine = async (match: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> => {
     const seen = logs.map((line) => JSON.parse(line) as LogLine).find(match);
     if (seen) return seen;
@@ -90,28 +120,60 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     emulator.store.createDocument(DB, COLL, { id: doc }, JSON.stringify([doc]));
   }
   const env: Env = {
-    PORT: '0',
     COSMOS_ENDPOINT: emulator.url,
     COSMOS_KEY: emulator.key,
-    DEV_FUNCTION_KEY: FUNCTION_KEY,
+    AZURITE_PORT: '0',
     // The run's one Azurite, with a clean-up queue of this stack's own.
     AzureWebJobsStorage: inject('storage'),
     CLEANUP_QUEUE: `cleanup-${randomBytes(6).toString('hex')}`,
     ...(typeof options.env === 'function' ? options.env(emulator) : options.env),
   };
-  recordSecret(emulator.key, env.COSMOS_KEY, env.COSMOS_KEY_SECONDARY, env.DEV_FUNCTION_KEY, AZURITE_KEY);
+  recordSecret(emulator.key, env.COSMOS_KEY, env.COSMOS_KEY_SECONDARY, FUNCTION_KEY, AZURITE_KEY);
   recordSecret(/AccountKey=([^;]+)/i.exec(env.BLOB_CONNECTION_STRING ?? '')?.[1]);
   recordSecret(/AccountKey=([^;]+)/i.exec(env.AzureWebJobsStorage ?? '')?.[1]);
   recordSecret(/[?&;]sig=([^&;]+)/i.exec(env.BLOB_CONNECTION_STRING ?? '')?.[1]);
   for (const secret of env.WEBHOOK_SECRET?.split(/\s+/) ?? [])
     recordSecret(secret, secret.replace(/^whsec_/, ''));
-  const host = await startDevHost(env, {
-    log,
-    observe: (_request, response) => {
-      const headers = JSON.stringify([...response.headers]);
-      void response.text().then((body) => recordOutput(`${response.status} ${headers} ${body}`));
-    },
-  });
+  // What `npm start` does: stand-ins for the services the settings leave out (Azurite for blob
+  // media), then the app in the local Functions host, through @azure/functions as in Azure.
+  const services = await startLocalServices(env, log);
+  let functionsHost: FunctionsHost;
+  try {
+    functionsHost = await startFunctionsHost({
+      appDir: APP_DIR,
+      // A developer's local.settings.json must not change what the suite runs.
+      localSettings: false,
+      env: { PATH: process.env.PATH, ...services.env },
+      port: 0,
+      functionKey: FUNCTION_KEY,
+      queuePollMs: 100,
+      log: false,
+      onLog: (record) => {
+        recordOutput(JSON.stringify(record));
+        // The app's own lines (through the invocation context) are JSON; the host's are kept apart.
+        // The app's own lines are JSON (through the invocation context, or printed outside any).
+        const own = record.source === 'worker' ? appLine(record.message) : undefined;
+        if (own)
+          pushLine(JSON.stringify({ ...own, level: own.level ?? LEVELS[record.level] ?? record.level }));
+        else hostLogs.push(record);
+      },
+      observeResponses: () => {
+        let head = '';
+        return {
+          head: (status, headers) => {
+            head = `${status} ${JSON.stringify(headers)}`;
+            recordOutput(head);
+          },
+          chunk: (bytes) => recordOutput(`${head} ${bytes.toString('utf8')}`),
+        };
+      },
+    });
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
+  recordSecret(functionsHost.masterKey);
+  const host = { url: functionsHost.url, azurite: services.azurite, functions: functionsHost };
   const cosmos = new CosmosClient({
     ...loadCosmosSettings({ COSMOS_ENDPOINT: emulator.url, COSMOS_KEY: emulator.key }),
     timeoutMs: 30_000,
@@ -123,6 +185,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     emulator,
     cosmos,
     logs,
+    hostLogs,
     logLine,
     async cleanupDrained(timeoutMs = 120_000) {
       const { QueueServiceClient } = await import('@azure/storage-queue');
@@ -177,7 +240,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return Buffer.from(await response.arrayBuffer());
     },
     async close() {
-      await host.close();
+      await functionsHost.close();
+      await services.close();
       await cosmos.close();
       await emulator.close();
     },
