@@ -54,6 +54,11 @@ export interface FunctionsHostOptions {
   activityTimeoutMs?: number;
   /** Caps the wait between polls of an empty queue (host.json maxPollingInterval, 1 min, otherwise). */
   queuePollMs?: number;
+  /**
+   * How long a queue message being processed stays invisible (renewed while it runs): 10 minutes, as
+   * in Azure; tests that kill an instance mid-message shorten it.
+   */
+  queueReceiveVisibilitySeconds?: number;
   /** CORS origins, comma-separated; default local.settings.json `Host.CORS`. */
   cors?: string;
   corsCredentials?: boolean;
@@ -369,7 +374,15 @@ function startTriggers(
   for (const trigger of queueTriggers(indexed.functions, env)) {
     try {
       listeners.push(
-        new QueueListener({ trigger, env, queues, maxPollMs: options.queuePollMs, invoke, logs }),
+        new QueueListener({
+          trigger,
+          env,
+          queues,
+          maxPollMs: options.queuePollMs,
+          receiveVisibilitySeconds: options.queueReceiveVisibilitySeconds,
+          invoke,
+          logs,
+        }),
       );
     } catch (err) {
       logs.host('error', `Function.${trigger.functionName}`, (err as Error).message);
