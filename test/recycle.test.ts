@@ -51,17 +51,17 @@ async function instance(): Promise<{ child: ChildProcess; url: string; output: (
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString();
     recordOutput(chunk.toString());
   });
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     const check = () => {
       const match = /HOST READY (\S+)/.exec(output);
       if (match) resolve(match[1]!);
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     child.once('exit', (code) => reject(new Error(`the instance exited (${code}):\n${output}`)));
   });
   return { child, url, output: () => output };
