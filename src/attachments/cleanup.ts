@@ -4,7 +4,7 @@ import { describeError, type Logger } from '../log.js';
 import type { MediaStore } from '../media/store.js';
 import type { CleanupQueue } from '../recovery/queue.js';
 import { taskIds, type CleanupTask } from '../recovery/tasks.js';
-import { deleteIfUnchanged, findAttachment } from './lookups.js';
+import { deleteIfUnchanged, findAttachment, LookupFailed } from './lookups.js';
 import { ownershipByMark, type FoundAttachment, type Ownership, type UploadRecord } from './record.js';
 
 /** What clean-up needs, in a request or in the queue-triggered function. */
@@ -89,6 +89,31 @@ export async function undo(ctx: CleanupContext, record: UploadRecord, etag: stri
   await removeMedia(ctx, record);
 }
 
+/**
+ * Puts an attachment this upload took over back as it was found (its earlier owner's mark, or none),
+ * while it is still at the version this upload made of it; then removes this upload's own media.
+ */
+export async function restore(
+  ctx: CleanupContext,
+  record: UploadRecord,
+  etag: string,
+  previous: Record<string, unknown>,
+): Promise<void> {
+  let version = etag;
+  for (;;) {
+    const reply = await ctx.cosmos.replaceAttachment(record.address, record.id, JSON.stringify(previous), {
+      partitionKey: record.partitionKey,
+      ifMatch: version,
+    });
+    if (reply.status === 200 || reply.status === 404) break;
+    if (reply.status !== 412) throw new LookupFailed('restore', reply.status);
+    const found = await findAttachment(ctx.cosmos, record);
+    if (!found || ownershipByMark(found.resource, record.uploadId) !== 'own') return;
+    version = found.etag;
+  }
+  await removeMedia(ctx, record);
+}
+
 export async function removeMedia(ctx: CleanupContext, record: UploadRecord): Promise<void> {
   if (record.media === 'blob') await ctx.media.remove(record);
 }
@@ -111,6 +136,8 @@ export async function runTask(ctx: CleanupContext, task: CleanupTask): Promise<v
       return settle(ctx, task.record, task.look);
     case 'undo':
       return undo(ctx, task.record, task.etag);
+    case 'restore':
+      return restore(ctx, task.record, task.etag, task.previous);
     case 'remove-media':
       return removeMedia(ctx, task.record);
   }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { isDeepStrictEqual } from 'node:util';
 import type { CosmosReply, DocumentAddress, ReplayableBody } from '../cosmos/client.js';
 import type { PartitionKey } from '../cosmos/partition-key.js';
 import { BridgeError } from '../http/errors.js';
@@ -6,14 +7,18 @@ import type { Measurement } from '../multipart/measure.js';
 import type { WritePolicy } from '../policy/write-policy.js';
 import { upstreamError } from '../http/cosmos-replies.js';
 import { doNowOrQueue, type CleanupContext } from './cleanup.js';
+import { describeError } from '../log.js';
+import type { CleanupTask } from '../recovery/tasks.js';
 import { createMetadataAttachment, CreateFailed, type CreatedAttachment } from './create.js';
 import {
   newUploadId,
   UPLOAD_ID_PROPERTY,
   userProperties,
+  type AttachmentResource,
   type FoundAttachment,
   type UploadRecord,
 } from './record.js';
+import { findAttachment } from './lookups.js';
 
 export interface WriterContext extends CleanupContext {
   policy: WritePolicy;
@@ -27,6 +32,11 @@ export interface FileUpload {
   body: Buffer | Readable | ReplayableBody;
   measured(): Promise<Measurement>;
   measurement(): Measurement | undefined;
+  /**
+   * Reads what of the file the upstream did not take (it answered before reading it all), for its
+   * size and hash: undefined when the file failed.
+   */
+  finish(): Promise<Measurement | undefined>;
   /** Properties to record on the attachment besides id, contentType and media. */
   properties?: Record<string, unknown> | undefined;
 }
@@ -36,7 +46,16 @@ interface Created {
   /** The version this upload made: undone only while it is still at it. */
   etag: string;
   reply: CosmosReply;
+  /**
+   * An attachment an earlier attempt of this upload stored (the same content under the taken id), to
+   * be taken over when the request succeeds (`commit`); until then it is left exactly as it was.
+   */
+  sameAs?: { found: FoundAttachment; takeOver: () => Promise<TakenOver | undefined> };
+  /** Once taken over: its user properties as found, which a rollback puts back. */
+  previous?: Record<string, unknown>;
 }
+
+type TakenOver = { created: CreatedAttachment; replaced?: UploadRecord | undefined };
 
 /**
  * Creates the attachments of one request, each under an upload id of its own that Cosmos DB stores
@@ -69,7 +88,14 @@ export class AttachmentWriter {
     this.#context.policy.contentType(upload.contentType, subject);
     const { media } = this.#context;
     const record = this.#record(upload.id, upload.contentType, partitionKey, media.kind);
-    return this.#create(record, subject, () =>
+    const sameContent = {
+      holds: async (found: FoundAttachment) => {
+        if (record.size === undefined) Object.assign(record, await upload.finish());
+        return media.holdsSameBytes(found, record);
+      },
+      takeOver: (found: FoundAttachment) => media.takeOver(found, record),
+    };
+    return this.#create(record, subject, sameContent, () =>
       media.create(
         {
           contentType: upload.contentType,
@@ -89,10 +115,23 @@ export class AttachmentWriter {
     properties: Record<string, unknown> & { id: string; contentType: string },
     partitionKey: PartitionKey | undefined,
     subject: string,
+    { takeOver = true }: { takeOver?: boolean } = {},
   ): Promise<CosmosReply> {
     this.#context.policy.contentType(properties.contentType, subject);
     const record = this.#record(properties.id, properties.contentType, partitionKey, 'none');
-    return this.#create(record, subject, () =>
+    const sameContent = takeOver
+      ? {
+          holds: (found: FoundAttachment) => {
+            const { [UPLOAD_ID_PROPERTY]: _mark, ...theirs } = userProperties(found.resource);
+            return Promise.resolve(isDeepStrictEqual(theirs, { ...properties }));
+          },
+          takeOver: async (found: FoundAttachment) => {
+            const created = await this.#markAsOwn(found, record);
+            return created && { created };
+          },
+        }
+      : undefined;
+    return this.#create(record, subject, sameContent, () =>
       createMetadataAttachment(this.#context.cosmos, record, properties, this.#sessionToken),
     );
   }
@@ -109,17 +148,29 @@ export class AttachmentWriter {
   ): Promise<CosmosReply | undefined> {
     const contentType = typeof found.resource.contentType === 'string' ? found.resource.contentType : '';
     const record = this.#record(found.resource.id, contentType, partitionKey, 'none');
+    const created = await this.#markAsOwn(found, record);
+    if (!created) return undefined;
+    this.#created.push({
+      record,
+      etag: created.etag,
+      reply: created.reply,
+      previous: userProperties(found.resource),
+    });
+    return created.reply;
+  }
+
+  /** Marks an attachment as the record's, only while it is at the version found. */
+  async #markAsOwn(found: FoundAttachment, record: UploadRecord): Promise<CreatedAttachment | undefined> {
     const json = JSON.stringify({ ...userProperties(found.resource), [UPLOAD_ID_PROPERTY]: record.uploadId });
     const reply = await this.#context.cosmos.replaceAttachment(this.#address, record.id, json, {
-      partitionKey,
+      partitionKey: record.partitionKey,
       sessionToken: this.#sessionToken,
       ifMatch: found.etag,
     });
     if (reply.status === 404 || reply.status === 412) return undefined;
     if (reply.status !== 200) throw upstreamError(reply, `Attachment "${record.id}"`);
-    const adopted = JSON.parse(reply.body) as { _etag?: unknown };
-    this.#created.push({ record, etag: String(adopted._etag), reply });
-    return reply;
+    const resource = JSON.parse(reply.body) as AttachmentResource;
+    return { reply: { ...reply, status: 201 }, resource, etag: String(resource._etag) };
   }
 
   #record(
@@ -142,23 +193,54 @@ export class AttachmentWriter {
   async #create(
     record: UploadRecord,
     subject: string,
+    sameContent: SameContent | undefined,
     create: () => Promise<CreatedAttachment>,
   ): Promise<CosmosReply> {
     let created: CreatedAttachment;
     try {
       created = await create();
     } catch (err) {
-      throw await this.#failed(err, record, subject);
+      const found = sameContent && takenId(err) ? await this.#sameTaken(record, sameContent) : undefined;
+      if (!found) throw await this.#failed(err, record, subject);
+      const reply = { ...(err as CreateFailed).reply!, status: 201, body: JSON.stringify(found.resource) };
+      this.#created.push({
+        record,
+        etag: found.etag,
+        reply,
+        sameAs: { found, takeOver: () => sameContent!.takeOver(found) },
+      });
+      return reply;
     }
     this.#created.push({ record, etag: created.etag, reply: created.reply });
     return created.reply;
+  }
+
+  /**
+   * The id was taken: a retry of this very upload may find what an earlier attempt stored (its answer
+   * lost, or its outcome unknown). The attachment there, when it holds the same content; else undefined
+   * (and the create stays a 409).
+   */
+  async #sameTaken(record: UploadRecord, sameContent: SameContent): Promise<FoundAttachment | undefined> {
+    try {
+      const found = await findAttachment(this.#context.cosmos, record);
+      return found && (await sameContent.holds(found)) ? found : undefined;
+    } catch (err) {
+      this.#context.log.warn('could not tell whether a taken id holds the same content', {
+        ...this.#address,
+        attachment: record.id,
+        ...describeError(err),
+      });
+      return undefined;
+    }
   }
 
   /** Cleans up after a create that failed, and says what the caller should hear. */
   async #failed(err: unknown, record: UploadRecord, subject: string): Promise<unknown> {
     const budget = this.#context.cleanupBudgetMs;
     if (err instanceof CreateFailed && err.outcome === 'unknown') {
-      await doNowOrQueue(this.#context, { kind: 'settle', record, look: 0 }, budget);
+      // One look now; if Cosmos DB cannot be asked, the queue looks again in a second rather than
+      // the caller waiting for it.
+      await doNowOrQueue(this.#context, { kind: 'settle', record, look: 0 }, 0);
       if (err.reply?.status === 409) {
         // A retry met an attachment that may be its own first attempt, and that could not be told.
         return new BridgeError(
@@ -183,12 +265,62 @@ export class AttachmentWriter {
   async rollBack(): Promise<number> {
     const deadline = Date.now() + this.#context.cleanupBudgetMs;
     let pending = 0;
-    for (const { record, etag } of this.#created.splice(0).reverse()) {
+    for (const { record, etag, sameAs, previous } of this.#created.splice(0).reverse()) {
       const budget = Math.max(0, deadline - Date.now());
-      if (!(await doNowOrQueue(this.#context, { kind: 'undo', record, etag }, budget))) pending += 1;
+      // Not taken over yet: the attachment is as it was; only this attempt's own bytes (a blob) go.
+      const task: CleanupTask | undefined = sameAs
+        ? record.media === 'blob'
+          ? { kind: 'remove-media', record }
+          : undefined
+        : previous
+          ? { kind: 'restore', record, etag, previous }
+          : { kind: 'undo', record, etag };
+      if (task && !(await doNowOrQueue(this.#context, task, budget))) pending += 1;
     }
     return pending;
   }
+
+  /**
+   * The request succeeded: attachments an earlier attempt of it stored become its own now, then media
+   * they no longer point at goes (the queue finishes what fails now). Call before answering, and answer
+   * with the replies it returns, in the order of the creates; when an attachment changed meanwhile, it
+   * throws (roll back then).
+   */
+  async commit(): Promise<CosmosReply[]> {
+    const replaced: UploadRecord[] = [];
+    for (const entry of this.#created) {
+      if (!entry.sameAs) continue;
+      const { found, takeOver } = entry.sameAs;
+      const taken = await takeOver();
+      if (!taken) {
+        throw new BridgeError(
+          'UpstreamUnavailable',
+          `Attachment "${entry.record.id}" changed while it was being stored; send the request again.`,
+          { 'retry-after': '1' },
+        );
+      }
+      Object.assign(entry, {
+        etag: taken.created.etag,
+        reply: taken.created.reply,
+        previous: userProperties(found.resource),
+      });
+      delete entry.sameAs;
+      if (taken.replaced) replaced.push(taken.replaced);
+    }
+    for (const record of replaced) await doNowOrQueue(this.#context, { kind: 'remove-media', record }, 0);
+    return this.#created.map((entry) => entry.reply);
+  }
+}
+
+/** How to tell a taken id holds this upload's content, and to take it over. */
+interface SameContent {
+  holds(found: FoundAttachment): Promise<boolean>;
+  takeOver(found: FoundAttachment): Promise<TakenOver | undefined>;
+}
+
+/** A create refused because its id is taken (409, nothing stored). */
+function takenId(err: unknown): boolean {
+  return err instanceof CreateFailed && err.outcome === 'refused' && err.reply?.status === 409;
 }
 
 /** The answer for a failed request, saying when some of what it created is still being removed. */

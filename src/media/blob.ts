@@ -9,6 +9,8 @@ import type {
 import { createMetadataAttachment, type CreatedAttachment } from '../attachments/create.js';
 import {
   provedOwnership,
+  UPLOAD_ID_PROPERTY,
+  userProperties,
   type AttachmentResource,
   type FoundAttachment,
   type Ownership,
@@ -19,6 +21,7 @@ import type { PartitionKey } from '../cosmos/partition-key.js';
 import { BridgeError } from '../http/errors.js';
 import type { MediaSettings } from '../settings.js';
 import { blobStoreError, BlobStoreError } from './blob-errors.js';
+import { sameMediaType } from '../policy/content-types.js';
 import type { ByteRange, MediaStore, MediaUpload, OpenedMedia } from './store.js';
 
 /** Blocks staged per upload and uploaded side by side: memory per upload stays near their product. */
@@ -70,6 +73,45 @@ export class BlobMediaStore implements MediaStore {
       { id: record.id, contentType: record.contentType, media: url, size, sha256, ...upload.properties },
       upload.sessionToken,
     );
+  }
+
+  holdsSameBytes(found: FoundAttachment, record: UploadRecord): Promise<boolean> {
+    const { resource } = found;
+    return Promise.resolve(
+      record.blob !== undefined &&
+        record.size !== undefined &&
+        sameMediaType(resource.contentType, record.contentType) &&
+        resource.size === record.size &&
+        resource.sha256 === record.sha256,
+    );
+  }
+
+  /** Points the attachment at this upload's own blob (the same bytes): the earlier one's is then unreferenced. */
+  async takeOver(found: FoundAttachment, record: UploadRecord) {
+    const { resource } = found;
+    const container = await this.#ready();
+    const media = bareUrl(container.getBlockBlobClient(record.blob!).url);
+    const json = JSON.stringify({
+      ...userProperties(resource),
+      media,
+      [UPLOAD_ID_PROPERTY]: record.uploadId,
+    });
+    const reply = await this.#cosmos.replaceAttachment(record.address, record.id, json, {
+      partitionKey: record.partitionKey,
+      ifMatch: found.etag,
+    });
+    if (reply.status !== 200) return undefined;
+    const taken = JSON.parse(reply.body) as AttachmentResource;
+    const previousBlob =
+      typeof resource.media === 'string' ? await this.blobNameOf(resource.media) : undefined;
+    const previousUpload = resource[UPLOAD_ID_PROPERTY];
+    return {
+      created: { reply: { ...reply, status: 201 }, resource: taken, etag: String(taken._etag) },
+      replaced:
+        previousBlob !== undefined && typeof previousUpload === 'string'
+          ? { ...record, uploadId: previousUpload, blob: previousBlob }
+          : undefined,
+    };
   }
 
   /** A blob-mode attachment is a metadata attachment: its mark (or resource id) decides. */

@@ -11,8 +11,9 @@ import {
   type UploadRecord,
 } from '../attachments/record.js';
 import type { CosmosClient, CosmosReply } from '../cosmos/client.js';
-import { isOutcomeUnknown } from '../cosmos/errors.js';
+import { CosmosError, isOutcomeUnknown } from '../cosmos/errors.js';
 import { BridgeError } from '../http/errors.js';
+import { sameMediaType } from '../policy/content-types.js';
 import { sliceRange } from './slice.js';
 import type { ByteRange, MediaStore, MediaUpload, OpenedMedia } from './store.js';
 
@@ -92,6 +93,8 @@ export class ManagedMediaStore implements MediaStore {
     const json = JSON.stringify({
       ...userProperties(created.resource),
       ...upload.properties,
+      // What it holds, as blob-mode attachments say it: downloads and retries compare against it.
+      ...(record.size === undefined ? {} : { size: record.size, sha256: record.sha256 }),
       [UPLOAD_ID_PROPERTY]: record.uploadId,
     });
     const deadline = Date.now() + this.#timeoutMs;
@@ -119,7 +122,8 @@ export class ManagedMediaStore implements MediaStore {
         cause = new Error(`Cosmos DB answered ${reply.status} to the mark`);
         if (reply.status !== 412 && reply.status < 500 && reply.status !== 408 && reply.status !== 429) break;
       } catch (err) {
-        if (!isOutcomeUnknown(err)) throw err;
+        // Whatever became of the mark, the attachment exists: never give up on it without settling it.
+        if (!(err instanceof CosmosError)) throw err;
         cause = err;
       }
       // The mark may have been written after all, or the attachment changed: see what is there.
@@ -143,6 +147,36 @@ export class ManagedMediaStore implements MediaStore {
     throw new CreateFailed('unknown', undefined, { cause });
   }
 
+  async holdsSameBytes(found: FoundAttachment, record: UploadRecord): Promise<boolean> {
+    const { resource } = found;
+    if (record.size === undefined || !sameMediaType(resource.contentType, record.contentType)) return false;
+    // Marked ones say what they hold; an unmarked one (a create whose request never heard back) is read.
+    const holds =
+      typeof resource.sha256 === 'string'
+        ? { size: resource.size, sha256: resource.sha256 }
+        : typeof resource.media === 'string' && resource[UPLOAD_ID_PROPERTY] === undefined
+          ? await this.#cosmos.measureMedia(resource.media)
+          : undefined;
+    return holds?.size === record.size && holds.sha256 === record.sha256;
+  }
+
+  async takeOver(found: FoundAttachment, record: UploadRecord) {
+    const json = JSON.stringify({
+      ...userProperties(found.resource),
+      size: record.size,
+      sha256: record.sha256,
+      [UPLOAD_ID_PROPERTY]: record.uploadId,
+    });
+    const reply = await this.#cosmos.replaceAttachment(record.address, record.id, json, {
+      partitionKey: record.partitionKey,
+      ifMatch: found.etag,
+    });
+    if (reply.status !== 200) return undefined;
+    const resource = JSON.parse(reply.body) as AttachmentResource;
+    if (typeof resource._rid === 'string') record.rid = resource._rid;
+    return { created: { reply: { ...reply, status: 201 }, resource, etag: String(resource._etag) } };
+  }
+
   async prove(found: FoundAttachment, record: UploadRecord): Promise<Ownership> {
     const proved = provedOwnership(found, record);
     if (proved !== undefined) return proved;
@@ -158,11 +192,7 @@ export class ManagedMediaStore implements MediaStore {
   async #sameBytes(found: FoundAttachment, record: UploadRecord): Promise<boolean> {
     const { resource } = found;
     if (Number(resource._ts) * 1000 < record.startedAt - CLOCK_SLACK_MS) return false;
-    if (
-      typeof resource.contentType !== 'string' ||
-      mediaType(resource.contentType) !== mediaType(record.contentType)
-    )
-      return false;
+    if (!sameMediaType(resource.contentType, record.contentType)) return false;
     if (record.size === undefined || record.sha256 === undefined || typeof resource.media !== 'string')
       return false;
     const stored = await this.#cosmos.measureMedia(resource.media);
@@ -194,8 +224,4 @@ export class ManagedMediaStore implements MediaStore {
   async remove(): Promise<void> {}
 
   async close(): Promise<void> {}
-}
-
-function mediaType(contentType: string): string {
-  return contentType.split(';', 1)[0]!.trim().toLowerCase();
 }

@@ -20,6 +20,22 @@ export interface MediaStore {
   create(upload: MediaUpload, record: UploadRecord): Promise<CreatedAttachment>;
   /** Whether the attachment found under the record's id is the record's own (see SECURITY.md). */
   prove(found: FoundAttachment, record: UploadRecord): Promise<Ownership>;
+  /**
+   * After a create met its id taken: whether the attachment there holds the very bytes this upload
+   * sent (content type, size and SHA-256, which `record` has), as what an earlier attempt of the same
+   * upload stored does.
+   */
+  holdsSameBytes(found: FoundAttachment, record: UploadRecord): Promise<boolean>;
+  /**
+   * Makes such an attachment this upload's own (marked with its upload id; in blob mode pointing at
+   * this upload's blob), only while it is at the version found: undefined when it changed or went.
+   * `replaced` names media it no longer points at (blob mode: the earlier upload's blob), for the
+   * caller to remove.
+   */
+  takeOver(
+    found: FoundAttachment,
+    record: UploadRecord,
+  ): Promise<{ created: CreatedAttachment; replaced?: UploadRecord } | undefined>;
   /** The bytes of an attachment's media, whole or one byte range. */
   open(resource: AttachmentResource, range?: ByteRange): Promise<OpenedMedia>;
   /**

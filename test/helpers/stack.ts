@@ -215,15 +215,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       'x-ms-documentdb-partitionkey': JSON.stringify([doc]),
     }),
     async listAttachments(doc = DOC) {
-      const reply = await cosmos.send({
-        method: 'GET',
-        path: `/dbs/${DB}/colls/${COLL}/docs/${enc(doc)}/attachments`,
-        resourceType: 'attachments',
-        resourceLink: `dbs/${DB}/colls/${COLL}/docs/${doc}`,
-        partitionKey: [doc],
-      });
-      if (reply.status !== 200) throw new Error(`list failed: ${reply.status} ${reply.body}`);
-      return (JSON.parse(reply.body) as { Attachments: Record<string, unknown>[] }).Attachments;
+      // Every page: Cosmos DB (and the emulator) answers 100 at a time unless asked otherwise.
+      const all: Record<string, unknown>[] = [];
+      let continuation: string | undefined;
+      do {
+        const reply = await cosmos.listAttachments(
+          { db: DB, coll: COLL, doc },
+          { partitionKey: [doc], maxItemCount: 1000, continuation },
+        );
+        if (reply.status !== 200) throw new Error(`list failed: ${reply.status} ${reply.body}`);
+        all.push(...(JSON.parse(reply.body) as { Attachments: Record<string, unknown>[] }).Attachments);
+        continuation = reply.headers['x-ms-continuation'];
+      } while (continuation);
+      return all;
     },
     async readMedia(mediaLink) {
       const mediaId = mediaLink.replace(/^\/media\//, '');

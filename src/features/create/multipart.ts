@@ -35,6 +35,7 @@ export async function fromMultipart(
     throw err;
   }
   const writer = new AttachmentWriter(context, address, options.sessionToken);
+  /** What each attachment's answer adds to its resource (a file's size and SHA-256), in order. */
   const results: Record<string, unknown>[] = [];
   try {
     for await (const part of reader) {
@@ -45,12 +46,8 @@ export async function fromMultipart(
           );
         } else if (part.name === 'metadata') {
           const metadata = parseMetadata(part.value, 'The metadata field');
-          const reply = await writer.createMetadata(
-            metadata,
-            partitionKey,
-            `Metadata attachment "${metadata.id}"`,
-          );
-          results.push(resourceOf(reply.body));
+          await writer.createMetadata(metadata, partitionKey, `Metadata attachment "${metadata.id}"`);
+          results.push({});
         }
         // Other fields (a form's submit button, say) carry nothing for Cosmos DB and are ignored.
         continue;
@@ -62,7 +59,9 @@ export async function fromMultipart(
     }
     // The caller left after the last part: nobody will hear of these attachments, so undo them.
     if (request.signal.aborted) throw callerLeft();
-    return jsonResponse(201, { attachments: results }, summaryHeaders(writer));
+    const replies = await writer.commit();
+    const attachments = replies.map((reply, i) => ({ ...resourceOf(reply.body), ...results[i] }));
+    return jsonResponse(201, { attachments }, summaryHeaders(writer));
   } catch (err) {
     // A part's upload that broke off because the form itself failed reports the form's failure.
     const formFailure = await reader.close();
@@ -87,8 +86,8 @@ async function uploadFilePart(
   const id = assertValidId(part.filename, `file name "${part.filename}"`);
   const upload = await fileUpload(part.stream, id, part.mimeType, context);
   try {
-    const reply = await writer.createMedia(upload, partitionKey, `File "${id}"`);
-    return { ...resourceOf(reply.body), ...(await upload.measured()) };
+    await writer.createMedia(upload, partitionKey, `File "${id}"`);
+    return { ...(await upload.measured()) };
   } finally {
     upload.release();
   }

@@ -62,9 +62,10 @@ async function fromRawMedia(
   try {
     const upload = await fileUpload(caller.stream, id, type, context);
     try {
-      const reply = await writer.createMedia(upload, partitionKey, `Attachment "${id}"`);
+      await writer.createMedia(upload, partitionKey, `Attachment "${id}"`);
       if (request.signal.aborted) throw callerLeft();
-      return replyAsResponse(reply);
+      const [reply] = await writer.commit();
+      return replyAsResponse(reply!);
     } finally {
       upload.release();
     }
@@ -88,11 +89,13 @@ async function fromJson(
   );
   const metadata = parseMetadata(decodeUtf8(bytes, 'The JSON body'), 'The JSON body');
   const writer = new AttachmentWriter(context, address, options.sessionToken);
-  const reply = await writer.createMetadata(metadata, partitionKey, `Attachment "${metadata.id}"`);
-  // The caller left before hearing of it: nobody will, so it is undone like any failed request's.
-  if (request.signal.aborted) {
-    const pending = await writer.rollBack();
-    throw withPendingCleanup(callerLeft(), pending);
+  await writer.createMetadata(metadata, partitionKey, `Attachment "${metadata.id}"`);
+  try {
+    // The caller left before hearing of it: nobody will, so it is undone like any failed request's.
+    if (request.signal.aborted) throw callerLeft();
+    const [reply] = await writer.commit();
+    return replyAsResponse(reply!);
+  } catch (err) {
+    throw withPendingCleanup(err, await writer.rollBack());
   }
-  return replyAsResponse(reply);
 }
