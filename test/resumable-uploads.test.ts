@@ -190,7 +190,7 @@ describe('resumable uploads (tus 1.0)', () => {
       body,
       duplex: 'half',
       signal: controller.signal,
-    } as RequestInit).catch(() => undefined);
+    }).catch(() => undefined);
     // The bridge stages what came (a full 4 MiB block and a short one) once it notices the break.
     const deadline = Date.now() + 20_000;
     let offset = await offsetOf(url);
