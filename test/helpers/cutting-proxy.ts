@@ -16,7 +16,9 @@ export interface CuttingProxyOptions {
   /** Where to pass connections to (host and port of an `http://` origin). */
   target: string;
   /** Cut the connection carrying the request bytes each time this many more have gone up. */
-  cutEveryBytes: number;
+  cutEveryBytes?: number;
+  /** Or: cut every open connection this often (a link that drops every 30 s, say). */
+  cutEveryMs?: number;
 }
 
 /**
@@ -26,7 +28,8 @@ export interface CuttingProxyOptions {
  */
 export async function startCuttingProxy({
   target,
-  cutEveryBytes,
+  cutEveryBytes = Infinity,
+  cutEveryMs,
 }: CuttingProxyOptions): Promise<CuttingProxy> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
@@ -72,6 +75,13 @@ export async function startCuttingProxy({
     });
     upstream.pipe(client);
   });
+  const timer =
+    cutEveryMs === undefined
+      ? undefined
+      : setInterval(() => {
+          if (sockets.size > 0) cuts += 1;
+          for (const socket of sockets) socket.destroy();
+        }, cutEveryMs);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
@@ -84,6 +94,7 @@ export async function startCuttingProxy({
       return bytesUp;
     },
     async close() {
+      clearInterval(timer);
       for (const socket of sockets) socket.destroy();
       server.close();
       await once(server, 'close');
