@@ -52,11 +52,12 @@ export class UploadStore {
   async read(id: string): Promise<StoredInfo | undefined> {
     const blob = (await this.uploads()).getBlockBlobClient(INFO_PREFIX + id);
     try {
-      const buffer = await blob.downloadToBuffer();
-      const properties = await blob.getProperties();
-      const info = parseInfo(buffer.toString('utf8'));
-      // Read twice (body, then version): a write in between is caught by the version check on write.
-      return info && info.id === id ? { info, etag: properties.etag! } : undefined;
+      // One GET: the body and the version it is at come together.
+      const download = await blob.download();
+      const chunks: Buffer[] = [];
+      for await (const chunk of download.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
+      const info = parseInfo(Buffer.concat(chunks).toString('utf8'));
+      return info && info.id === id ? { info, etag: download.etag! } : undefined;
     } catch (err) {
       if (isRestError(err) && err.statusCode === 404) return undefined;
       throw storageError(err, 'Reading upload state');
