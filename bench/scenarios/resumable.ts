@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   const emulator = await startEmulator({ port: 0, discardMedia: true });
   seedDemo(emulator);
   const azurite = await startAzurite(0);
-  const size = (long ? 2048 : 1024) * MiB;
+  const sizeArg = process.argv.indexOf('--mib');
+  const size = (sizeArg > 0 ? Number(process.argv[sizeArg + 1]) : long ? 2048 : 1024) * MiB;
   let host: FunctionsHost | undefined;
   try {
     host = await startFunctionsHost({
@@ -85,6 +86,18 @@ async function main(): Promise<void> {
     console.log(line(`tus, ${CHUNK / MiB} MiB chunks`, tusRun));
     console.log(
       `throughput ratio tus / multipart: ${(tusRun.mibPerSecond / multipartRun.mibPerSecond).toFixed(2)}`,
+    );
+    // Where the tus time went: the app's own request lines (method, path, ms).
+    const requests = host.logs
+      .map((record) => /^\{"message":"request".*\}$/.exec(record.message)?.[0])
+      .filter((line): line is string => line !== undefined)
+      .map((line) => JSON.parse(line) as { method: string; path: string; ms: number });
+    const tusRequests = requests.filter((r) => r.path.includes('/uploads'));
+    const patches = tusRequests.filter((r) => r.method === 'PATCH');
+    const total = (list: { ms: number }[]) => list.reduce((sum, r) => sum + r.ms, 0);
+    console.log(
+      `tus requests: ${tusRequests.length}, in the app ${(total(tusRequests) / 1000).toFixed(1)} s, of which ` +
+        `PATCH ${(total(patches) / 1000).toFixed(1)} s, the final PATCH (with completion) ${((patches.at(-1)?.ms ?? 0) / 1000).toFixed(1)} s`,
     );
   } finally {
     await host?.close();

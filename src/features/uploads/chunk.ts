@@ -71,12 +71,14 @@ export async function receiveChunk(source: Readable, target: ChunkTarget): Promi
   const stage = async (bytes: Buffer, isFinal: boolean): Promise<void> => {
     if (target.lost.aborted) throw target.lost.reason;
     const id = blockId(target.tag, sequence++);
+    const staged = target.data.stageBlock(id, bytes, bytes.length, { abortSignal: target.lost });
+    // Hashed while the block travels: if staging fails, the request ends and this hasher with it.
+    hasher?.update(bytes);
     try {
-      await target.data.stageBlock(id, bytes, bytes.length, { abortSignal: target.lost });
+      await staged;
     } catch (err) {
       throw target.lost.aborted ? target.lost.reason : storageError(err, 'Staging a block');
     }
-    hasher?.update(bytes);
     if (isFinal) {
       final = { blocks: recordedBlocks + unrecordedBlocks + 1, bytes: bytes.length };
       return;
