@@ -1,6 +1,7 @@
 import { createAttachments } from './features/create/route.js';
 import type { RouteHandler, RouteParams } from './features/context.js';
 import { notFound } from './features/fallback/route.js';
+import { createUpload, serveUpload } from './features/uploads/route.js';
 import { receiveWebhook } from './features/webhook/route.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -34,6 +35,21 @@ const FEATURES: readonly Route[] = [
     route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments',
     access: 'caller',
     handle: createAttachments,
+  },
+  {
+    name: 'createUpload',
+    methods: ['POST', 'OPTIONS'],
+    route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments/uploads',
+    access: 'caller',
+    handle: createUpload,
+  },
+  {
+    // POST too: tus clients that cannot send PATCH or DELETE use X-HTTP-Method-Override.
+    name: 'resumableUpload',
+    methods: ['HEAD', 'PATCH', 'DELETE', 'GET', 'OPTIONS', 'POST'],
+    route: 'uploads/{uploadId}',
+    access: 'caller',
+    handle: serveUpload,
   },
   {
     name: 'webhookAttachments',

@@ -75,6 +75,11 @@ export interface Stack {
   headers(doc?: string): Record<string, string>;
   listAttachments(doc?: string): Promise<Record<string, unknown>[]>;
   readMedia(mediaLink: string): Promise<Buffer>;
+  /**
+   * Another instance of the app: a second local Functions host with the same settings (plus `env`),
+   * on the same emulator and storage, its logs joining this stack's. Closed with the stack.
+   */
+  startInstance(env?: Env): Promise<FunctionsHost>;
   close(): Promise<void>;
 }
 
@@ -137,13 +142,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // What `npm start` does: stand-ins for the services the settings leave out (Azurite for blob
   // media), then the app in the local Functions host, through @azure/functions as in Azure.
   const services = await startLocalServices(env, log);
+  const instances: FunctionsHost[] = [];
   let functionsHost: FunctionsHost;
-  try {
-    functionsHost = await startFunctionsHost({
+  const startHost = (extraEnv: Env = {}) =>
+    startFunctionsHost({
       appDir: APP_DIR,
       // A developer's local.settings.json must not change what the suite runs.
       localSettings: false,
-      env: { PATH: process.env.PATH, ...services.env },
+      env: { PATH: process.env.PATH, ...services.env, ...extraEnv },
       port: 0,
       functionKey: FUNCTION_KEY,
       queuePollMs: 100,
@@ -168,6 +174,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         };
       },
     });
+  try {
+    functionsHost = await startHost();
   } catch (err) {
     await services.close();
     throw err;
@@ -243,7 +251,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         throw new Error(`media read failed: ${response.status} ${await response.text()}`);
       return Buffer.from(await response.arrayBuffer());
     },
+    async startInstance(extraEnv) {
+      const instance = await startHost(extraEnv);
+      recordSecret(instance.masterKey);
+      instances.push(instance);
+      return instance;
+    },
     async close() {
+      for (const instance of instances) await instance.close();
       await functionsHost.close();
       await services.close();
       await cosmos.close();
