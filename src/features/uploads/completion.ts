@@ -173,12 +173,29 @@ async function managedUpload(
       throw storageError(err, 'Reading the committed upload');
     });
     const measurement = { size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
-    return { ...common, body, measured: () => Promise.resolve(measurement), measurement: () => measurement };
+    return {
+      ...common,
+      body,
+      measured: () => Promise.resolve(measurement),
+      measurement: () => measurement,
+      finish: () => Promise.resolve(measurement),
+    };
   }
   const source = await openBlob(data);
   const meter = new HashingStream();
   pipeline(source, meter, () => {});
-  return { ...common, body: meter, measured: () => meter.measured(), measurement: () => meter.measurement };
+  return {
+    ...common,
+    body: meter,
+    measured: () => meter.measured(),
+    measurement: () => meter.measurement,
+    // What Cosmos DB did not take (it answered early) is read only for its size and hash.
+    finish: () => {
+      if (meter.measurement || meter.destroyed) return Promise.resolve(meter.measurement);
+      meter.resume();
+      return meter.measured().catch(() => undefined);
+    },
+  };
 }
 
 /** Reads the committed blob once to hash it (when the hash state could not be kept across requests). */
