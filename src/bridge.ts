@@ -10,7 +10,7 @@ import { BlobMediaStore } from './media/blob.js';
 import { ManagedMediaStore } from './media/managed.js';
 import type { MediaStore } from './media/store.js';
 import { ReplayMemory } from './multipart/replay.js';
-import { writePolicy } from './policy/write-policy.js';
+import { accessPolicy } from './policy/access-policy.js';
 import { StorageCleanupQueue, type CleanupQueue } from './recovery/queue.js';
 import { parseTask, taskIds } from './recovery/tasks.js';
 import { paramsOf, routeFor, ROUTES, type Route } from './routes.js';
@@ -96,7 +96,7 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
         settings,
         replayMemory,
         caller,
-        policy: writePolicy(settings, caller),
+        policy: accessPolicy(settings, caller),
         cleanupBudgetMs: settings.upstream.retryBudgetMs,
       };
       response = await route.handle(request, params, context);

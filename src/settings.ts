@@ -82,9 +82,21 @@ export type MediaSettings =
       container: string;
     };
 
+/** How media downloads are served (see docs/read-side.md). */
+export interface DownloadSettings {
+  /**
+   * `stream`: the bridge streams the bytes itself. `redirect`: blob media is answered with a 302 to a
+   * short-lived read-only SAS for that one blob (MEDIA_STORE=blob only).
+   */
+  mode: 'stream' | 'redirect';
+  /** How long a redirect's SAS is valid. */
+  sasTtlSeconds: number;
+}
+
 export interface Settings {
   cosmos: CosmosSettings;
   media: MediaSettings;
+  download: DownloadSettings;
   cleanup: CleanupSettings;
   limits: Limits;
   upstream: UpstreamSettings;
@@ -114,7 +126,11 @@ export const DEFAULTS = {
   minUploadBytesPerSecond: 240,
   minRateGraceMs: 5_000,
   cleanupQueue: 'attachment-cleanup',
+  downloadSasTtlSeconds: 300,
 } as const;
+
+/** The longest a download SAS may live: a user delegation key is valid for at most 7 days. */
+const MAX_SAS_TTL_SECONDS = 7 * 24 * 3600;
 
 export { SettingsError };
 
@@ -129,9 +145,11 @@ export function loadSettings(env: Env): Settings {
         'database/collection pairs they may write to, or "*/*" to allow every collection on purpose.',
     );
   }
+  const media = readMedia(env);
   return {
     cosmos: loadCosmosSettings(env),
-    media: readMedia(env),
+    media,
+    download: readDownload(env, media),
     cleanup: readCleanup(env),
     limits: {
       maxPartBytes: readInteger(env, 'MAX_PART_BYTES', DEFAULTS.maxPartBytes, 1),
@@ -310,6 +328,34 @@ function readMedia(env: Env): MediaSettings {
     );
   }
   return { store, connectionString, accountUrl, container };
+}
+
+function readDownload(env: Env, media: MediaSettings): DownloadSettings {
+  const mode = env.DOWNLOAD_MODE?.trim().toLowerCase() || 'stream';
+  if (mode !== 'stream' && mode !== 'redirect')
+    throw new SettingsError('DOWNLOAD_MODE must be stream or redirect.');
+  const sasTtlSeconds = readInteger(env, 'DOWNLOAD_SAS_TTL_SECONDS', DEFAULTS.downloadSasTtlSeconds, 1);
+  if (sasTtlSeconds > MAX_SAS_TTL_SECONDS) {
+    throw new SettingsError(`DOWNLOAD_SAS_TTL_SECONDS must be at most ${MAX_SAS_TTL_SECONDS} (7 days).`);
+  }
+  if (mode === 'redirect') {
+    if (media.store !== 'blob') {
+      throw new SettingsError(
+        'DOWNLOAD_MODE=redirect needs MEDIA_STORE=blob: managed media has no SAS to redirect to.',
+      );
+    }
+    // A SAS is signed with the account key (service SAS) or a user delegation key (managed identity).
+    if (media.connectionString && !canSignServiceSas(media.connectionString)) {
+      throw new SettingsError(
+        'DOWNLOAD_MODE=redirect needs BLOB_CONNECTION_STRING with an AccountKey (or BLOB_ACCOUNT_URL with a managed identity) to sign read SAS URLs.',
+      );
+    }
+  }
+  return { mode, sasTtlSeconds };
+}
+
+function canSignServiceSas(connectionString: string): boolean {
+  return /(^|;)\s*(AccountKey\s*=\s*[^;\s]|UseDevelopmentStorage\s*=\s*true)/i.test(connectionString);
 }
 
 /**

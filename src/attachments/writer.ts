@@ -2,21 +2,29 @@ import type { Readable } from 'node:stream';
 import type { CosmosReply, DocumentAddress, ReplayableBody } from '../cosmos/client.js';
 import type { PartitionKey } from '../cosmos/partition-key.js';
 import { BridgeError } from '../http/errors.js';
+import type { MediaOwner, StoredMedia, WriteTarget } from '../media/store.js';
 import type { Measurement } from '../multipart/measure.js';
-import type { WritePolicy } from '../policy/write-policy.js';
+import type { AccessPolicy } from '../policy/access-policy.js';
 import { upstreamError } from '../http/cosmos-replies.js';
+import { describeError } from '../log.js';
 import { doNowOrQueue, type CleanupContext } from './cleanup.js';
-import { createMetadataAttachment, CreateFailed, type CreatedAttachment } from './create.js';
+import {
+  createMetadataAttachment,
+  CreateFailed,
+  upsertMetadataAttachment,
+  type CreatedAttachment,
+} from './create.js';
 import {
   newUploadId,
   UPLOAD_ID_PROPERTY,
   userProperties,
+  type AttachmentResource,
   type FoundAttachment,
   type UploadRecord,
 } from './record.js';
 
 export interface WriterContext extends CleanupContext {
-  policy: WritePolicy;
+  policy: AccessPolicy;
   /** How long a failing request may spend undoing what it did before the rest goes to the queue. */
   cleanupBudgetMs: number;
 }
@@ -60,11 +68,39 @@ export class AttachmentWriter {
     return this.#created;
   }
 
-  /** An attachment from file bytes, where the media store keeps them. */
+  /**
+   * An attachment from file bytes, where the media store keeps them. With `upsert`, the attachment of
+   * that id is replaced if there is one (Cosmos DB's 200); a replaced attachment is not undone by a
+   * rollback (the version it replaced is gone), and its blob, if the bridge wrote it, goes.
+   */
   async createMedia(
     upload: FileUpload,
     partitionKey: PartitionKey | undefined,
     subject: string,
+    upsert = false,
+  ): Promise<CosmosReply> {
+    return this.#writeMedia(upload, partitionKey, subject, upsert ? { mode: 'upsert' } : { mode: 'create' });
+  }
+
+  /**
+   * New media for the attachment at version `current` (its id), in the media store; its custom
+   * properties stay. When it held a blob the bridge wrote, that blob goes once the attachment no
+   * longer points at it, so the attachment never points at a missing blob.
+   */
+  async replaceMedia(
+    upload: FileUpload,
+    partitionKey: PartitionKey | undefined,
+    current: FoundAttachment,
+    subject: string,
+  ): Promise<CosmosReply> {
+    return this.#writeMedia(upload, partitionKey, subject, { mode: 'replace', current });
+  }
+
+  async #writeMedia(
+    upload: FileUpload,
+    partitionKey: PartitionKey | undefined,
+    subject: string,
+    target: WriteTarget,
   ): Promise<CosmosReply> {
     this.#context.policy.contentType(upload.contentType, subject);
     const { media } = this.#context;
@@ -80,20 +116,28 @@ export class AttachmentWriter {
           sessionToken: this.#sessionToken,
         },
         record,
+        target,
       ),
     );
   }
 
-  /** A metadata attachment (one that points at media elsewhere) from validated properties. */
+  /**
+   * A metadata attachment (one that points at media elsewhere) from validated properties; with
+   * `upsert`, replacing the one of that id if there is one (as createMedia does).
+   */
   async createMetadata(
     properties: Record<string, unknown> & { id: string; contentType: string },
     partitionKey: PartitionKey | undefined,
     subject: string,
+    upsert = false,
   ): Promise<CosmosReply> {
     this.#context.policy.contentType(properties.contentType, subject);
     const record = this.#record(properties.id, properties.contentType, partitionKey, 'none');
+    const { cosmos } = this.#context;
     return this.#create(record, subject, () =>
-      createMetadataAttachment(this.#context.cosmos, record, properties, this.#sessionToken),
+      upsert
+        ? upsertMetadataAttachment(cosmos, record, properties, this.#sessionToken)
+        : createMetadataAttachment(cosmos, record, properties, this.#sessionToken),
     );
   }
 
@@ -150,13 +194,63 @@ export class AttachmentWriter {
     } catch (err) {
       throw await this.#failed(err, record, subject);
     }
-    this.#created.push({ record, etag: created.etag, reply: created.reply });
+    if (created.reply.status === 200) {
+      // It replaced an attachment: what was there is gone, so a rollback leaves this version be.
+      if (created.replaced) {
+        const previous = await this.#storedRecord(created.replaced, record.partitionKey);
+        if (previous) {
+          await doNowOrQueue(
+            this.#context,
+            { kind: 'remove-media', record: previous },
+            this.#context.cleanupBudgetMs,
+          );
+        }
+      }
+    } else {
+      this.#created.push({ record, etag: created.etag, reply: created.reply });
+    }
     return created.reply;
+  }
+
+  /**
+   * A record of the blob an attachment's own upload wrote, for removing it once nothing points at it;
+   * undefined when its media is anything else (managed media goes with its attachment; the bridge
+   * never removes what it did not write).
+   */
+  async #storedRecord(
+    found: FoundAttachment,
+    partitionKey: PartitionKey | undefined,
+  ): Promise<UploadRecord | undefined> {
+    let stored;
+    try {
+      stored = await this.#context.media.locate(found.resource, { address: this.#address, partitionKey });
+    } catch (err) {
+      this.#context.log.error('could not tell where a replaced attachment kept its media; it is left', {
+        ...this.#address,
+        attachment: found.resource.id,
+        ...describeError(err),
+      });
+      return undefined;
+    }
+    return storedBlobRecord(stored, found.resource, { address: this.#address, partitionKey });
   }
 
   /** Cleans up after a create that failed, and says what the caller should hear. */
   async #failed(err: unknown, record: UploadRecord, subject: string): Promise<unknown> {
     const budget = this.#context.cleanupBudgetMs;
+    if (err instanceof CreateFailed && err.outcome === 'unknown' && err.replacing) {
+      // The attachment holds what it held or the new media, whole either way: never undone like a
+      // create. What may have been replaced, or stored for nothing, goes once that is known.
+      const previous = await this.#storedRecord(err.replacing, record.partitionKey);
+      if (record.media === 'blob' || previous) {
+        await doNowOrQueue(
+          this.#context,
+          { kind: 'settle-replace', record, previous, etag: err.replacing.etag, look: 0 },
+          budget,
+        );
+      }
+      return err.reply ? upstreamError(err.reply, subject) : (err.cause ?? err);
+    }
     if (err instanceof CreateFailed && err.outcome === 'unknown') {
       await doNowOrQueue(this.#context, { kind: 'settle', record, look: 0 }, budget);
       if (err.reply?.status === 409) {
@@ -189,6 +283,28 @@ export class AttachmentWriter {
     }
     return pending;
   }
+}
+
+/**
+ * A record of the blob an attachment's own upload wrote (as `MediaStore.locate` found it), for removing
+ * it once nothing points at it; undefined for any other media.
+ */
+export function storedBlobRecord(
+  stored: StoredMedia | undefined,
+  resource: AttachmentResource,
+  owner: MediaOwner,
+): UploadRecord | undefined {
+  if (stored?.kind !== 'blob') return undefined;
+  return {
+    address: owner.address,
+    partitionKey: owner.partitionKey,
+    id: resource.id,
+    uploadId: stored.uploadId,
+    contentType: typeof resource.contentType === 'string' ? resource.contentType : '',
+    startedAt: 0,
+    media: 'blob',
+    blob: stored.name,
+  };
 }
 
 /** The answer for a failed request, saying when some of what it created is still being removed. */

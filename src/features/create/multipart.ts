@@ -1,5 +1,4 @@
 import type { DocumentAddress } from '../../cosmos/client.js';
-import { assertValidId } from '../../cosmos/ids.js';
 import { parsePartitionKeyField, samePartitionKey, type PartitionKey } from '../../cosmos/partition-key.js';
 import { withPendingCleanup, AttachmentWriter } from '../../attachments/writer.js';
 import { parseMetadata } from '../../attachments/metadata.js';
@@ -10,17 +9,21 @@ import { readMultipart, type FormPart } from '../../multipart/parts.js';
 import type { RequestContext } from '../context.js';
 import { bodyLimits } from '../body-limits.js';
 import { fileUpload } from './file-upload.js';
+import { chooseId, combine, idChoiceFromField, type IdChoice } from './id-choice.js';
 
 /**
  * `multipart/form-data`: every file part becomes an attachment, in order, streamed as it arrives; a
- * `metadata` field becomes a metadata attachment; a `partitionKey` field before them sets the key.
- * All or nothing: when any part fails, what the request created is undone.
+ * `metadata` field becomes a metadata attachment; a `partitionKey` field before them sets the key, and
+ * an `idMode` (or `x-ms-documentdb-is-upsert`) field before them how ids are chosen. All or nothing:
+ * when any part fails, what the request created is undone (an attachment an upsert replaced stays
+ * replaced: the version it replaced is gone).
  */
 export async function fromMultipart(
   request: Request,
   contentType: string,
   address: DocumentAddress,
   context: RequestContext,
+  headerChoice: IdChoice | undefined,
 ): Promise<Response> {
   const { settings, policy } = context;
   const options = callOptionsFrom(request);
@@ -36,33 +39,56 @@ export async function fromMultipart(
   }
   const writer = new AttachmentWriter(context, address, options.sessionToken);
   const results: Record<string, unknown>[] = [];
+  let choice = headerChoice;
+  let created = 0;
   try {
     for await (const part of reader) {
       if (part.type === 'field') {
+        const fieldChoice = idChoiceFromField(part.name, part.value);
         if (part.name === 'partitionKey') {
           partitionKey = policy.partitionKey(
-            partitionKeyFromField(part.value, headerKey, writer.created.length > 0),
+            partitionKeyFromField(part.value, headerKey, results.length > 0),
           );
+        } else if (fieldChoice !== undefined) {
+          if (results.length > 0) {
+            throw new BridgeError(
+              'BadRequest',
+              `The ${part.name} field must come before the files and metadata it applies to.`,
+            );
+          }
+          choice = combine(headerChoice, fieldChoice);
         } else if (part.name === 'metadata') {
           const metadata = parseMetadata(part.value, 'The metadata field');
+          const { id, upsert, properties } = chooseId(choice ?? 'name', metadata.id, 'attachment id');
           const reply = await writer.createMetadata(
-            metadata,
+            { ...metadata, ...properties, id },
             partitionKey,
-            `Metadata attachment "${metadata.id}"`,
+            `Metadata attachment "${id}"`,
+            upsert,
           );
+          if (reply.status === 201) created += 1;
           results.push(resourceOf(reply.body));
         }
         // Other fields (a form's submit button, say) carry nothing for Cosmos DB and are ignored.
         continue;
       }
-      results.push(await uploadFilePart(part, writer, partitionKey, context));
+      const { status, resource } = await uploadFilePart(
+        part,
+        writer,
+        partitionKey,
+        context,
+        choice ?? 'name',
+      );
+      if (status === 201) created += 1;
+      results.push(resource);
     }
     if (results.length === 0) {
       throw new BridgeError('NoAttachments', 'The form has no file part and no metadata field.');
     }
     // The caller left after the last part: nobody will hear of these attachments, so undo them.
     if (request.signal.aborted) throw callerLeft();
-    return jsonResponse(201, { attachments: results }, summaryHeaders(writer));
+    // 201 when the form created anything; 200 when every part replaced an attachment (upsert).
+    return jsonResponse(created > 0 ? 201 : 200, { attachments: results }, summaryHeaders(writer));
   } catch (err) {
     // A part's upload that broke off because the form itself failed reports the form's failure.
     const formFailure = await reader.close();
@@ -76,7 +102,8 @@ async function uploadFilePart(
   writer: AttachmentWriter,
   partitionKey: PartitionKey | undefined,
   context: RequestContext,
-): Promise<Record<string, unknown>> {
+  choice: IdChoice,
+): Promise<{ status: number; resource: Record<string, unknown> }> {
   if (!part.filename) {
     part.stream.resume();
     throw new BridgeError(
@@ -84,11 +111,12 @@ async function uploadFilePart(
       `The file part "${part.name}" has no file name to use as its id.`,
     );
   }
-  const id = assertValidId(part.filename, `file name "${part.filename}"`);
+  const { id, upsert, properties } = chooseId(choice, part.filename, `file name "${part.filename}"`);
   const upload = await fileUpload(part.stream, id, part.mimeType, context);
+  upload.properties = properties;
   try {
-    const reply = await writer.createMedia(upload, partitionKey, `File "${id}"`);
-    return { ...resourceOf(reply.body), ...(await upload.measured()) };
+    const reply = await writer.createMedia(upload, partitionKey, `File "${id}"`, upsert);
+    return { status: reply.status, resource: { ...resourceOf(reply.body), ...(await upload.measured()) } };
   } finally {
     upload.release();
   }
