@@ -282,7 +282,7 @@ describe('routing', () => {
     expect(deeper.status).toBe(404);
     const put = await fetch(stack.route(), { method: 'PUT', body: 'x' });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('POST');
+    expect(put.headers.get('allow')).toBe('GET, POST');
     expect(await json(put)).toMatchObject({ code: 'MethodNotAllowed' });
   });
 });
