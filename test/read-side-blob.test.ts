@@ -48,7 +48,17 @@ describe('MEDIA_STORE=blob, streamed downloads', () => {
   let stack: Stack;
   let container: ContainerClient;
   beforeAll(async () => {
-    stack = await blobStack(name, {}, ['b-get', 'b-put', 'b-del', 'b-up', 'b-forged', 'b-ids']);
+    stack = await blobStack(name, { UPSTREAM_TIMEOUT_MS: '1000' }, [
+      'b-get',
+      'b-put',
+      'b-del',
+      'b-up',
+      'b-forged',
+      'b-ids',
+      'b-lost',
+      'b-kept',
+      'b-gone',
+    ]);
     container = containerOf(name);
   });
   afterAll(() => stack.close());
@@ -137,6 +147,70 @@ describe('MEDIA_STORE=blob, streamed downloads', () => {
     stack.emulator.faults.clear();
     expect(raced.status).toBe(412);
     expect(await blobsOf(container, 'b-put')).toEqual(blobs);
+  });
+
+  it('settles a replace whose answer was lost: applied, the old blob goes', async () => {
+    const first = await upload(stack, 'b-lost', 'pic.png', 'old');
+    const [oldBlob] = await blobsOf(container, 'b-lost');
+    stack.emulator.faults.add({
+      method: 'PUT',
+      path: '/docs/b-lost/attachments/pic.png',
+      statusAfterCommit: 500,
+      times: 1,
+    });
+    const response = await fetch(`${stack.route('b-lost')}/pic.png`, {
+      method: 'PUT',
+      headers: { ...stack.headers('b-lost'), 'content-type': 'image/png', 'if-match': first._etag },
+      body: 'new',
+    });
+    expect(response.status).toBeGreaterThanOrEqual(500);
+    expect(await stack.settled('b-lost', 'pic.png')).toBe('replaced');
+    const blobs = await blobsOf(container, 'b-lost');
+    expect(blobs).toHaveLength(1);
+    expect(blobs[0]).not.toBe(oldBlob);
+    expect(await (await fetch(media('b-lost', 'pic.png'), { headers: stack.headers('b-lost') })).text()).toBe(
+      'new',
+    );
+  });
+
+  it('settles a replace that failed unseen: once it can no longer apply, the new blob goes', async () => {
+    const first = await upload(stack, 'b-kept', 'pic.png', 'old');
+    const [oldBlob] = await blobsOf(container, 'b-kept');
+    stack.emulator.faults.add({
+      method: 'PUT',
+      path: '/docs/b-kept/attachments/pic.png',
+      status: 500,
+      times: 1,
+    });
+    const response = await fetch(`${stack.route('b-kept')}/pic.png`, {
+      method: 'PUT',
+      headers: { ...stack.headers('b-kept'), 'content-type': 'image/png', 'if-match': first._etag },
+      body: 'new',
+    });
+    expect(response.status).toBeGreaterThanOrEqual(500);
+    // Looked at once now and after one and two upstream timeouts: still the old version, never replaced.
+    expect(await stack.settled('b-kept', 'pic.png')).toBe('absent');
+    expect(await blobsOf(container, 'b-kept')).toEqual([oldBlob]);
+    expect(await (await fetch(media('b-kept', 'pic.png'), { headers: stack.headers('b-kept') })).text()).toBe(
+      'old',
+    );
+  });
+
+  it('settles a delete whose answer was lost: the attachment gone, its blob goes', async () => {
+    await upload(stack, 'b-gone', 'pic.png', 'bytes');
+    stack.emulator.faults.add({
+      method: 'DELETE',
+      path: '/docs/b-gone/attachments/pic.png',
+      dropAfterCommit: true,
+      times: 1,
+    });
+    const response = await fetch(`${stack.route('b-gone')}/pic.png`, {
+      method: 'DELETE',
+      headers: stack.headers('b-gone'),
+    });
+    expect(response.status).toBe(502);
+    expect(await stack.settled('b-gone', 'pic.png')).toBe('deleted');
+    expect(await blobsOf(container, 'b-gone')).toEqual([]);
   });
 
   it('deletes the attachment and its blob, leaving nothing behind', async () => {
