@@ -210,8 +210,13 @@ describe('POST raw media with a Slug (Cosmos REST passthrough)', () => {
     });
     expect(response.status).toBe(201);
     const resource = await json(response);
-    expect(resource).toMatchObject({ id: 'café.webp', contentType: 'image/webp' });
-    expect(resource).not.toHaveProperty('size');
+    // The bridge records the size and SHA-256 of what it stored with its mark (downloads use them).
+    expect(resource).toMatchObject({
+      id: 'café.webp',
+      contentType: 'image/webp',
+      size: bytes.length,
+      sha256: sha256(bytes),
+    });
     expect(sha256(await stack.readMedia(String(resource.media)))).toBe(sha256(bytes));
   });
 

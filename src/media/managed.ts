@@ -104,13 +104,14 @@ export class ManagedMediaStore implements MediaStore {
     }
     measure();
     if (target.mode !== 'create') {
-      // A replace (200) keeps the attachment's custom properties; upsert and replace alike are
-      // marked like a create, but a mark that cannot be written does not undo bytes that replaced others.
+      // A replace keeps the attachment's custom properties (an upsert, like Cosmos DB's, does not);
+      // both are marked like a create, but a mark that cannot be written does not undo bytes that
+      // replaced others.
       if (reply.status === 200 || (target.mode === 'upsert' && reply.status === 201)) {
         const stored = foundIn(reply, this.#cosmos);
         if (typeof stored.resource._rid === 'string') record.rid = stored.resource._rid;
         const created = { reply, resource: stored.resource, etag: stored.etag };
-        const carried = reply.status === 200 && replacing ? carriedProperties(replacing.resource) : {};
+        const carried = target.mode === 'replace' ? carriedProperties(target.current.resource) : {};
         if (reply.status === 201) return this.#mark(created, record, upload, carried);
         const marked = await this.#mark(created, record, upload, carried).catch(() => created);
         return { ...marked, replaced: replacing };
