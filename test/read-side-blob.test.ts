@@ -58,6 +58,7 @@ describe('MEDIA_STORE=blob, streamed downloads', () => {
       'b-lost',
       'b-kept',
       'b-gone',
+      'b-list',
     ]);
     container = containerOf(name);
   });
@@ -100,6 +101,67 @@ describe('MEDIA_STORE=blob, streamed downloads', () => {
     expect(head.head).toMatch(/^HTTP\/1\.1 200/);
     expect(head.head.toLowerCase()).toContain(`content-length: ${bytes.length}`);
     expect(head.after.length).toBe(0);
+  });
+
+  it('lists and pages the metadata attachments that point at the blobs', async () => {
+    for (const i of [0, 1, 2]) await upload(stack, 'b-list', `l${i}.png`, `l${i}`);
+    const first = await fetch(`${stack.route('b-list')}?maxItemCount=2`, {
+      headers: stack.headers('b-list'),
+    });
+    const page = (await first.json()) as { Attachments: Resource[] };
+    expect(page.Attachments.map((a) => a.id)).toEqual(['l0.png', 'l1.png']);
+    expect(page.Attachments[0]).toMatchObject({ size: 2, sha256: sha256('l0') });
+    const token = first.headers.get('x-ms-continuation')!;
+    const next = await fetch(
+      `${stack.route('b-list')}?maxItemCount=2&continuation=${encodeURIComponent(token)}`,
+      {
+        headers: stack.headers('b-list'),
+      },
+    );
+    expect(((await next.json()) as { Attachments: Resource[] }).Attachments.map((a) => a.id)).toEqual([
+      'l2.png',
+    ]);
+    expect(next.headers.get('x-ms-continuation')).toBeNull();
+  });
+
+  it('answers every range form from the blob, and several ranges with the whole body', async () => {
+    const bytes = randomBytes(10_000);
+    await upload(stack, 'b-list', 'ranges.png', bytes);
+    const cases: [string, number, number][] = [
+      ['bytes=0-0', 0, 0],
+      ['bytes=9000-', 9000, 9999],
+      ['bytes=-1', 9999, 9999],
+      ['bytes=5-99999', 5, 9999],
+    ];
+    for (const [range, start, end] of cases) {
+      const answer = await rawRequest('GET', media('b-list', 'ranges.png'), {
+        ...stack.headers('b-list'),
+        range,
+      });
+      expect(answer.status, range).toBe(206);
+      expect(answer.headers['content-range']).toBe(`bytes ${start}-${end}/10000`);
+      expect(answer.body.equals(bytes.subarray(start, end + 1))).toBe(true);
+    }
+    const several = await rawRequest('GET', media('b-list', 'ranges.png'), {
+      ...stack.headers('b-list'),
+      range: 'bytes=0-1,3-4',
+    });
+    expect(several.status).toBe(200);
+    expect(several.body.equals(bytes)).toBe(true);
+    const ranged = await onTheWire('HEAD', media('b-list', 'ranges.png'), {
+      ...stack.headers('b-list'),
+      range: 'bytes=0-9',
+    });
+    expect(ranged.head).toMatch(/^HTTP\/1\.1 206/);
+    expect(ranged.after.length).toBe(0);
+  });
+
+  it('streams text/html only ever as an attachment download', async () => {
+    await upload(stack, 'b-list', 'page.html', '<script>alert(1)</script>', 'text/html');
+    const answer = await fetch(media('b-list', 'page.html'), { headers: stack.headers('b-list') });
+    expect(answer.headers.get('content-disposition')).toBe('attachment; filename="page.html"');
+    expect(answer.headers.get('x-content-type-options')).toBe('nosniff');
+    await answer.arrayBuffer();
   });
 
   it('replaces the media: a new blob, the attachment swapped to it, then the old blob removed', async () => {
