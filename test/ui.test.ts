@@ -1,0 +1,248 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COLL, DB, FUNCTION_KEY, json, startStack, type Stack } from './helpers/stack.js';
+
+/**
+ * The upload page (src/features/ui/, docs/ui.md) in a real Chromium, against the app in the local
+ * Functions host: uploads over tus with progress to 100 %, a network cut in the middle of an upload
+ * and the resume after it, the attachments listed with a thumbnail, a download compared byte for
+ * byte, and screenshots at desktop and phone widths (test-results/ui/).
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTEFACTS = join('test-results', 'ui');
+/** A 1×1 PNG, so the list has an image to show a thumbnail of. */
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=',
+  'base64',
+);
+const WAIT_MS = 30_000;
+
+let stack: Stack;
+let browser: Browser;
+
+/** Chromium is required, not optional: a machine without it fails here, saying what to install. */
+function chromiumPath(): string {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium was not found at ${CHROMIUM}. The upload page is tested in a real browser: install ` +
+        "Debian's chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH to a " +
+        'Chromium or Chrome binary.',
+    );
+  }
+  return CHROMIUM;
+}
+
+beforeAll(async () => {
+  const executablePath = chromiumPath();
+  [stack, browser] = await Promise.all([
+    startStack({ docs: ['ui-two', 'ui-offline'] }),
+    // As root (CI), Chromium's sandbox cannot start.
+    chromium.launch({ executablePath, args: ['--no-sandbox'] }),
+  ]);
+  await mkdir(ARTEFACTS, { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+});
+
+const pageUrl = (doc: string) =>
+  `${stack.host.url}/api/ui?db=${DB}&coll=${COLL}&doc=${encodeURIComponent(doc)}`;
+
+/** The page opened for a document and signed in with the function key; what it logs as errors is kept. */
+async function openPage(context: BrowserContext, doc: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  // A Content-Security-Policy violation or a script error shows here.
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(pageUrl(doc));
+  await page.getByLabel('Key or token').fill(FUNCTION_KEY);
+  return { page, errors };
+}
+
+/** Waits until every upload row has ended (done or failed), and returns each row's state and words. */
+async function uploadsEnded(page: Page, count: number) {
+  await page.waitForFunction(
+    (n) => {
+      const rows = [...document.querySelectorAll<HTMLElement>('#queue li')];
+      return rows.length === n && rows.every((row) => ['done', 'failed'].includes(row.dataset.state ?? ''));
+    },
+    count,
+    { timeout: WAIT_MS },
+  );
+  return page.$$eval('#queue li', (rows) =>
+    rows.map((row) => ({
+      name: row.querySelector('label')?.textContent,
+      state: (row as HTMLElement).dataset.state,
+      words: row.querySelector('.state')?.textContent,
+      progress: row.querySelector('progress')?.value,
+    })),
+  );
+}
+
+describe('the upload page', () => {
+  it('is served with a strict Content-Security-Policy, nosniff and no inline script', async () => {
+    const response = await fetch(`${stack.host.url}/api/ui`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const csp = response.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await response.text();
+    // Every script has a src; no inline handlers or styles.
+    expect(html.match(/<script\b[^>]*>/g)).toEqual(['<script type="module" src="/api/ui/app.js">']);
+    expect(html).not.toMatch(/\son[a-z]+=|\sstyle=|<style/i);
+    expect(html).toContain('data-api-base="/api"');
+
+    const script = await fetch(`${stack.host.url}/api/ui/app.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(script.headers.get('x-content-type-options')).toBe('nosniff');
+    const etag = script.headers.get('etag')!;
+    expect((await script.text()).length).toBeGreaterThan(1000);
+    const again = await fetch(`${stack.host.url}/api/ui/app.js`, { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    const style = await fetch(`${stack.host.url}/api/ui/app.css`);
+    expect(style.headers.get('content-type')).toBe('text/css; charset=utf-8');
+
+    const missing = await fetch(`${stack.host.url}/api/ui/nothing.js`);
+    expect(missing.status).toBe(404);
+    expect((await json(missing)).code).toBe('NotFound');
+  });
+
+  it('is not there in Azure unless UI_ENABLED=true: the JSON 404 of any unknown path', async () => {
+    // WEBSITE_SITE_NAME is one of the variables Azure sets on every app (docs/ui.md).
+    const azure = await stack.startInstance({ WEBSITE_SITE_NAME: 'bridge-under-test' });
+    for (const path of ['/api/ui', '/api/ui/app.js']) {
+      const response = await fetch(`${azure.url}${path}`);
+      expect(response.status, path).toBe(404);
+      expect(await json(response)).toEqual({ code: 'NotFound', message: 'No such route.' });
+    }
+  });
+
+  it('uploads two files to 100 %, lists them with a thumbnail, and downloads the same bytes', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const { page, errors } = await openPage(context, 'ui-two');
+      const text = randomBytes(200 * 1024).toString('base64');
+      await page.getByLabel('Choose files to upload').setInputFiles([
+        { name: 'photo.png', mimeType: 'image/png', buffer: PNG },
+        { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from(text) },
+      ]);
+      const rows = await uploadsEnded(page, 2);
+      expect(rows).toEqual([
+        { name: 'photo.png', state: 'done', words: 'Uploaded', progress: 100 },
+        { name: 'notes.txt', state: 'done', words: 'Uploaded', progress: 100 },
+      ]);
+      // The progress bars are named by their file for screen readers.
+      expect(await page.getByRole('progressbar', { name: 'notes.txt' }).getAttribute('aria-valuetext')).toBe(
+        '100 %',
+      );
+      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/uploaded|listed/);
+
+      // Listed after the uploads, the image with a thumbnail fetched with the caller's key.
+      const thumbnail = page.getByRole('img', { name: 'Preview of photo.png' });
+      await thumbnail.waitFor({ timeout: WAIT_MS });
+      await page.waitForFunction(
+        () => (document.querySelector<HTMLImageElement>('img.thumbnail')?.naturalWidth ?? 0) > 0,
+        undefined,
+        { timeout: WAIT_MS },
+      );
+      expect(await thumbnail.getAttribute('src')).toMatch(/^blob:/);
+      await page.getByRole('button', { name: 'Download notes.txt' }).waitFor({ timeout: WAIT_MS });
+
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: WAIT_MS }),
+        page.getByRole('button', { name: 'Download notes.txt' }).click(),
+      ]);
+      expect(download.suggestedFilename()).toBe('notes.txt');
+      expect((await readFile(await download.path())).toString()).toBe(text);
+      await page.screenshot({ path: join(ARTEFACTS, 'desktop-1280.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('fits a phone at 390 px: no sideways scrolling, the list shown', async () => {
+    const context = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    try {
+      const { page, errors } = await openPage(context, 'ui-two');
+      await page.getByRole('button', { name: 'Show attachments' }).click();
+      await page.getByRole('button', { name: 'Download photo.png' }).waitFor({ timeout: WAIT_MS });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await page.screenshot({ path: join(ARTEFACTS, 'phone-390.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('resumes a tus upload where it stopped when the network comes back after a cut', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const { page } = await openPage(context, 'ui-offline');
+      await page.getByText('Upload options').click();
+      await page.getByLabel('Chunk size (KiB)').fill('64');
+      const sent: { method: string; offset: number | undefined }[] = [];
+      page.on('request', (request) => {
+        if (!/\/attachments\/uploads$|\/api\/uploads\//.test(request.url())) return;
+        const offset = request.headers()['upload-offset'];
+        sent.push({ method: request.method(), offset: offset === undefined ? undefined : Number(offset) });
+      });
+      // The cut comes at a known point: as the fifth chunk leaves, the browser goes offline and that
+      // request fails as a dropped connection does.
+      let patches = 0;
+      await context.route('**/api/uploads/**', async (route) => {
+        if (route.request().method() === 'PATCH' && ++patches === 5) {
+          await context.setOffline(true);
+          await route.abort('internetdisconnected');
+        } else {
+          await route.fallback();
+        }
+      });
+      const bytes = randomBytes(1024 * 1024);
+      await page
+        .getByLabel('Choose files to upload')
+        .setInputFiles([{ name: 'big.bin', mimeType: 'application/octet-stream', buffer: bytes }]);
+      const row = page.locator('#queue li');
+      await page.locator('#queue li[data-state="offline"]').waitFor({ timeout: WAIT_MS });
+      expect(await row.locator('.state').textContent()).toBe('Waiting for the network to come back');
+      const stoppedAt = await row.locator('progress').evaluate((p: HTMLProgressElement) => p.value);
+      expect(stoppedAt).toBeGreaterThan(0);
+      expect(stoppedAt).toBeLessThan(100);
+
+      await context.unrouteAll();
+      await context.setOffline(false);
+      const [ended] = await uploadsEnded(page, 1);
+      expect(ended).toMatchObject({ state: 'done', progress: 100 });
+      // One upload, created once, and continued from what the bridge had rather than from 0.
+      expect(sent.filter((r) => r.method === 'POST')).toHaveLength(1);
+      const cut = sent.findIndex((r) => r.method === 'PATCH' && r.offset === 4 * 64 * 1024);
+      const after = sent.slice(cut + 1);
+      expect(after[0]?.method).toBe('HEAD');
+      expect(after.find((r) => r.method === 'PATCH')?.offset).toBeGreaterThan(0);
+      const stored = (await stack.listAttachments('ui-offline')).find((a) => a.id === 'big.bin');
+      const media = await stack.readMedia(String(stored?.media));
+      expect(createHash('sha256').update(media).digest('hex')).toBe(
+        createHash('sha256').update(bytes).digest('hex'),
+      );
+    } finally {
+      await context.close();
+    }
+  });
+});
