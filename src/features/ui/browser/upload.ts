@@ -106,6 +106,14 @@ export class FileUpload {
         const shown = Math.min(sent, Math.max(0, total - 1));
         this.#update({ sent: shown, total, detail: `Uploading ${percent({ sent: shown, total })} %` });
       },
+      onShouldRetry: (error) => {
+        const response = error.originalResponse;
+        const status = response?.getStatus() ?? 0;
+        // A bridge that does not take tus here, or is misconfigured, says the same on every try.
+        if (status !== 0 && refusesTus(describeFailure(status, response?.getBody() ?? ''))) return false;
+        // tus-js-client's own rule otherwise: a server failure, a conflict or a lock, while online.
+        return (status < 400 || status >= 500 || status === 409 || status === 423) && navigator.onLine;
+      },
       onSuccess: () => this.#succeed(),
       onError: (error) => this.#tusFailed(error),
     });
