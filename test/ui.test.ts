@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COLL, DB, FUNCTION_KEY, json, startStack, type Stack } from './helpers/stack.js';
+import { COLL, DB, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
 
 /**
  * The upload page (src/features/ui/, docs/ui.md) in a real Chromium, against the app in the local
@@ -27,6 +27,7 @@ declare const document: {
   querySelectorAll(selector: string): ArrayLike<{ dataset: Record<string, string | undefined> }>;
   querySelector(selector: string): { naturalWidth: number } | null;
   documentElement: { scrollWidth: number };
+  activeElement: { getAttribute(name: string): string | null } | null;
 };
 
 let stack: Stack;
@@ -230,6 +231,63 @@ describe('the upload page', () => {
     }
   });
 
+  it('pauses and resumes from the keyboard, and says in words why an upload failed', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const { page } = await openPage(context, 'ui-two');
+      await page.getByText('Upload options').click();
+      await page.getByLabel('Chunk size (KiB)').fill('64');
+      // The second chunk waits in the browser until the pause has been asked for, so the pause
+      // comes in the middle of the upload whatever the machine's speed.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let reached!: () => void;
+      const secondChunk = new Promise<void>((resolve) => (reached = resolve));
+      let patches = 0;
+      await context.route('**/api/uploads/**', async (route) => {
+        if (route.request().method() === 'PATCH' && ++patches === 2) {
+          reached();
+          await held;
+        }
+        // The held request was given up by the pause: nothing to send on then.
+        await route.fallback().catch(() => undefined);
+      });
+      const bytes = randomBytes(256 * 1024);
+      await page
+        .getByLabel('Choose files to upload')
+        .setInputFiles([{ name: 'paused.bin', mimeType: 'application/octet-stream', buffer: bytes }]);
+      await secondChunk;
+      await page.getByRole('button', { name: 'Pause paused.bin' }).click();
+      const row = page.locator('#queue li');
+      expect(await row.getAttribute('data-state')).toBe('paused');
+      expect(await row.locator('.state').textContent()).toBe('Paused at 25 %');
+      // The pause button went away; the keyboard focus went to the resume button in its place.
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe(
+        'Resume paused.bin',
+      );
+      release();
+      await context.unrouteAll({ behavior: 'ignoreErrors' });
+      await page.keyboard.press('Enter');
+      const [done] = await uploadsEnded(page, 1);
+      expect(done).toMatchObject({ name: 'paused.bin', state: 'done', progress: 100 });
+      const stored = (await stack.listAttachments('ui-two')).find((a) => a.id === 'paused.bin');
+      expect(sha256(await stack.readMedia(String(stored?.media)))).toBe(sha256(bytes));
+
+      // The same name again: the bridge's own words (409 Conflict) in the row, and a retry offered.
+      await page
+        .getByLabel('Choose files to upload')
+        .setInputFiles([{ name: 'paused.bin', mimeType: 'application/octet-stream', buffer: bytes }]);
+      const [, again] = await uploadsEnded(page, 2);
+      expect(again).toMatchObject({
+        state: 'failed',
+        words: 'Attachment "paused.bin" exists already; choose another name or set uniqueId.',
+      });
+      expect(await page.getByRole('button', { name: 'Retry paused.bin' }).isVisible()).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('falls back to one multipart POST where the bridge refuses tus', async () => {
     // A real refusal: with no Blob Storage for upload state, the tus creation answers 500
     // ConfigurationError (the queue alone is named, by identity), while multipart uploads still work.
@@ -261,7 +319,7 @@ describe('the upload page', () => {
       // Refused once (not tried again: the same answer would come), then sent whole.
       expect(methods.filter((m) => m.startsWith('POST'))).toEqual(['POST 500', 'POST 201']);
       const stored = (await stack.listAttachments('ui-fallback')).find((a) => a.id === 'plain.bin');
-      expect(await stack.readMedia(String(stored?.media))).toEqual(bytes);
+      expect(sha256(await stack.readMedia(String(stored?.media)))).toBe(sha256(bytes));
     } finally {
       await context.close();
     }
@@ -312,10 +370,7 @@ describe('the upload page', () => {
       expect(after[0]?.method).toBe('HEAD');
       expect(after.find((r) => r.method === 'PATCH')?.offset).toBeGreaterThan(0);
       const stored = (await stack.listAttachments('ui-offline')).find((a) => a.id === 'big.bin');
-      const media = await stack.readMedia(String(stored?.media));
-      expect(createHash('sha256').update(media).digest('hex')).toBe(
-        createHash('sha256').update(bytes).digest('hex'),
-      );
+      expect(sha256(await stack.readMedia(String(stored?.media)))).toBe(sha256(bytes));
     } finally {
       await context.close();
     }

@@ -111,6 +111,10 @@ export class FileUpload {
         const status = response?.getStatus() ?? 0;
         // A bridge that does not take tus here, or is misconfigured, says the same on every try.
         if (status !== 0 && refusesTus(describeFailure(status, response?.getBody() ?? ''))) return false;
+        // A conflict at creation is a name already taken: trying again cannot help. Later, 409 is an
+        // offset the bridge disagrees with, which the next try (HEAD first) puts right.
+        const creating = error.originalRequest?.getMethod() === 'POST' && this.#tus?.url === null;
+        if (creating && status === 409) return false;
         // tus-js-client's own rule otherwise: a server failure, a conflict or a lock, while online.
         return (status < 400 || status >= 500 || status === 409 || status === 423) && navigator.onLine;
       },
