@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBridge } from '../src/bridge.js';
+import { ROUTES } from '../src/routes.js';
+import { loadSettings } from '../src/settings.js';
 import { COLL, DB, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
 
 /**
@@ -154,6 +157,30 @@ describe('the upload page', () => {
     const missing = await fetch(`${stack.host.url}/api/ui/nothing.js`);
     expect(missing.status).toBe(404);
     expect((await json(missing)).code).toBe('NotFound');
+  });
+
+  it("names the API base from where it is served, whatever host.json's route prefix", async () => {
+    const bridge = createBridge({
+      settings: loadSettings({
+        COSMOS_ENDPOINT: 'https://cosmos.invalid',
+        COSMOS_KEY: Buffer.alloc(64).toString('base64'),
+        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      }),
+    });
+    try {
+      const page = ROUTES.find((route) => route.name === 'uploadPage')!;
+      for (const [path, base] of [
+        ['/ui', ''],
+        ['/api/ui', '/api'],
+        ['/v1/files/ui/', '/v1/files'],
+      ]) {
+        const html = await (await bridge.serve(page, new Request(`http://localhost${path}`))).text();
+        expect(html, path).toContain(`<body data-api-base="${base}">`);
+        expect(html, path).toContain(`src="${base}/ui/app.js"`);
+      }
+    } finally {
+      await bridge.close();
+    }
   });
 
   it('is not there in Azure unless UI_ENABLED=true: the JSON 404 of any unknown path', async () => {
