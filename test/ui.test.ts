@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBridge } from '../src/bridge.js';
 import { ROUTES } from '../src/routes.js';
 import { loadSettings } from '../src/settings.js';
+import { AUDIENCE, startIdentityProvider } from './helpers/identity-provider.js';
 import { COLL, DB, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
 
 /**
@@ -78,7 +79,7 @@ function chromiumPath(): string {
 beforeAll(async () => {
   const executablePath = chromiumPath();
   [stack, browser] = await Promise.all([
-    startStack({ docs: ['ui-two', 'ui-offline', 'ui-fallback'] }),
+    startStack({ docs: ['ui-two', 'ui-offline', 'ui-fallback', 'ui-bearer'] }),
     // As root (CI), Chromium's sandbox cannot start.
     chromium.launch({ executablePath, args: ['--no-sandbox'] }),
   ]);
@@ -312,6 +313,39 @@ describe('the upload page', () => {
       expect(await page.getByRole('button', { name: 'Retry paused.bin' }).isVisible()).toBe(true);
     } finally {
       await context.close();
+    }
+  });
+
+  it("signs in with a bearer token, and shows the bridge's words when a token is refused", async () => {
+    const idp = await startIdentityProvider();
+    const signedIn = await stack.startInstance({
+      AUTH_JWT_ISSUER: idp.issuer,
+      AUTH_JWT_AUDIENCE: AUDIENCE,
+      ALLOWED_TARGETS: `${DB}/${COLL}`,
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${signedIn.url}/api/ui?db=${DB}&coll=${COLL}&doc=ui-bearer`);
+      await page.getByLabel('Bearer token').check();
+      await page.getByLabel('Key or token').fill('not-a-token');
+      await page.getByRole('button', { name: 'Show attachments' }).click();
+      const problem = page.getByRole('alert');
+      await problem.waitFor({ timeout: WAIT_MS });
+      expect(await problem.textContent()).toMatch(/^The attachments could not be listed: \S/);
+      expect(await problem.textContent()).not.toContain('status 401');
+
+      await page.getByLabel('Key or token').fill(await idp.token({ sub: 'someone' }));
+      await page
+        .getByLabel('Choose files to upload')
+        .setInputFiles([{ name: 'signed-in.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') }]);
+      const [row] = await uploadsEnded(page, 1);
+      expect(row).toMatchObject({ name: 'signed-in.txt', state: 'done', progress: 100 });
+      await page.getByRole('button', { name: 'Download signed-in.txt' }).waitFor({ timeout: WAIT_MS });
+      expect(await problem.isHidden()).toBe(true);
+    } finally {
+      await context.close();
+      await idp.close();
     }
   });
 
