@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.scratch/**', 'eslint.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '.scratch/**',
+      'eslint.config.js',
+      'src/features/ui/assets.generated.ts',
+      'test-results/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -20,7 +30,7 @@ export default tseslint.config(
   },
   {
     // Fixture apps and process scripts for the Functions host tests: plain ESM, outside the TS project.
-    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs'],
+    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs', 'scripts/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

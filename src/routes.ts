@@ -7,6 +7,7 @@ import { notFound } from './features/fallback/route.js';
 import { createUpload, serveUpload } from './features/uploads/route.js';
 import { listAttachments } from './features/list/route.js';
 import { downloadMedia } from './features/media/route.js';
+import { serveUiAsset, serveUiPage } from './features/ui/route.js';
 import { receiveWebhook } from './features/webhook/route.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -27,6 +28,11 @@ export interface Route {
   route: string;
   access: Access;
   handle: RouteHandler;
+  /**
+   * false: left out of the methods a 405 names. Routes match at the end of a path, and a short
+   * template (`ui`) would otherwise claim unrelated paths ending like it (a document named `ui`).
+   */
+  namedInAllow?: false;
 }
 
 /**
@@ -99,6 +105,23 @@ const FEATURES: readonly Route[] = [
     access: 'public',
     handle: receiveWebhook,
   },
+  {
+    // The upload page (UI_ENABLED): static, so public; its own requests carry the caller's credentials.
+    name: 'uploadPage',
+    methods: ['GET', 'HEAD'],
+    route: 'ui',
+    access: 'public',
+    handle: serveUiPage,
+    namedInAllow: false,
+  },
+  {
+    name: 'uploadPageAsset',
+    methods: ['GET', 'HEAD'],
+    route: 'ui/{asset}',
+    access: 'public',
+    handle: serveUiAsset,
+    namedInAllow: false,
+  },
 ];
 
 /**
@@ -122,7 +145,7 @@ export const ROUTES: readonly Route[] = [
  * webhook route's path also ends like the create route's).
  */
 function allowedMethods(pathname: string): HttpMethod[] {
-  const matching = FEATURES.filter((route) => paramsOf(route, pathname));
+  const matching = FEATURES.filter((route) => route.namedInAllow !== false && paramsOf(route, pathname));
   const longest = Math.max(0, ...matching.map((route) => route.route.split('/').length));
   const methods = matching
     .filter((route) => route.route.split('/').length === longest)

@@ -125,6 +125,13 @@ export interface Settings {
   allowedTargets: TargetRule[] | undefined;
   /** Standard Webhooks secrets (several during rotation); empty disables the webhook route. */
   webhookSecrets: string[];
+  /** The upload page (`GET /api/ui`, src/features/ui/). */
+  ui: UiSettings;
+}
+
+export interface UiSettings {
+  /** UI_ENABLED; when unset, on outside Azure and off in Azure (see `runsInAzure`). */
+  enabled: boolean;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -208,7 +215,20 @@ export function loadSettings(env: Env): Settings {
     auth,
     allowedTargets,
     webhookSecrets: readWebhookSecrets(env),
+    ui: { enabled: present(env.UI_ENABLED) ? readBoolean(env, 'UI_ENABLED') : !runsInAzure(env) },
   };
+}
+
+/**
+ * Whether the app runs in Azure rather than on a developer's machine, from what the platform sets
+ * on every app (sources in docs/ui.md): WEBSITE_INSTANCE_ID on App Service plans (Windows
+ * Consumption, Premium, Dedicated), WEBSITE_SITE_NAME on Azure's web apps, CONTAINER_NAME or
+ * WEBSITE_POD_NAME on Linux Consumption and Flex Consumption.
+ */
+export function runsInAzure(env: Env): boolean {
+  return ['WEBSITE_INSTANCE_ID', 'WEBSITE_SITE_NAME', 'CONTAINER_NAME', 'WEBSITE_POD_NAME'].some((name) =>
+    present(env[name]),
+  );
 }
 
 /** True when any Cosmos DB setting is present: the dev host starts its emulator only when none is. */

@@ -291,6 +291,9 @@ describe('routing', () => {
     expect(unknown.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const deeper = await fetch(`${stack.host.url}/api/dbs/demo/colls/items/docs/welcome/nothing`);
     expect(deeper.status).toBe(404);
+    // A path that merely ends like the upload page's route (a document named "ui") is not its 405.
+    const endsLikePage = await fetch(`${stack.host.url}/api/dbs/demo/colls/items/docs/ui`);
+    expect(endsLikePage.status).toBe(404);
     const put = await fetch(stack.route(), { method: 'PUT', body: 'x' });
     expect(put.status).toBe(405);
     expect(put.headers.get('allow')).toBe('GET, POST');

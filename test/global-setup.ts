@@ -1,6 +1,7 @@
-// Before the suite: build when dist is missing or older than the sources (the Functions host forks its
-// worker from the compiled script and loads the app's built entry), and start one Azurite (Blob and
-// Queue) that every test file shares, each with queues and containers of its own.
+// Before the suite: build the upload page's assets module, and the app when dist is missing or older
+// than the sources (the Functions host forks its worker from the compiled script and loads the app's
+// built entry), and start one Azurite (Blob and Queue) that every test file shares, each with queues
+// and containers of its own.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +37,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 function buildIfStale(): void {
+  // The upload page's assets module first (rewritten only when the page changed), then the app.
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-ui.mjs')], { cwd: ROOT, stdio: 'inherit' });
   let built = 0;
   try {
     built = statSync(MARKER).mtimeMs;

@@ -81,6 +81,21 @@ describe('the package, unpacked into an empty folder', () => {
     expect(response.status).toBe(201);
     expect(await response.json()).toMatchObject({ attachments: [{ id: 'from-package.txt', size: 19 }] });
   });
+
+  it('serves the upload page with the script and style built into the bundle', async () => {
+    const page = await fetch(`${served.url}/api/ui`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('src="/api/ui/app.js"');
+    for (const [asset, type] of [
+      ['app.js', 'text/javascript; charset=utf-8'],
+      ['app.css', 'text/css; charset=utf-8'],
+    ]) {
+      const response = await fetch(`${served.url}/api/ui/${asset}`);
+      expect(response.status, asset).toBe(200);
+      expect(response.headers.get('content-type'), asset).toBe(type);
+      expect((await response.text()).length, asset).toBeGreaterThan(500);
+    }
+  });
 });
 
 interface LegacyClient {

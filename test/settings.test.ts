@@ -146,6 +146,18 @@ describe('settings', () => {
     expect(hasCosmosSettings({ COSMOS_CONNECTION_STRING: '  ', COSMOS_KEY: '' })).toBe(false);
     expect(hasCosmosSettings({ COSMOS_ENDPOINT: 'https://a' })).toBe(true);
   });
+
+  it('turns the upload page on locally and off in Azure unless UI_ENABLED says otherwise', () => {
+    expect(loadSettings(BASE).ui.enabled).toBe(true);
+    // What Azure sets on every app: App Service plans, web apps, Linux Consumption, Flex Consumption.
+    for (const name of ['WEBSITE_INSTANCE_ID', 'WEBSITE_SITE_NAME', 'CONTAINER_NAME', 'WEBSITE_POD_NAME']) {
+      expect(loadSettings({ ...BASE, [name]: 'x' }).ui.enabled, name).toBe(false);
+      expect(loadSettings({ ...BASE, [name]: 'x', UI_ENABLED: 'true' }).ui.enabled, name).toBe(true);
+    }
+    expect(loadSettings({ ...BASE, UI_ENABLED: 'false' }).ui.enabled).toBe(false);
+    expect(loadSettings({ ...BASE, UI_ENABLED: ' 1 ' }).ui.enabled).toBe(true);
+    expect(failure({ ...BASE, UI_ENABLED: 'yes' }).message).toBe('UI_ENABLED must be true or false.');
+  });
 });
 
 describe('local.settings.json', () => {

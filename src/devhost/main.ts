@@ -63,6 +63,12 @@ async function main(): Promise<void> {
     `    -H 'x-ms-documentdb-partitionkey: ["${DEMO.doc}"]' \\`,
     `    -H "x-functions-key: ${configuredKey ? '$DEV_FUNCTION_KEY' : host.functionKey}" \\`,
     `    ${route}`,
+    ...(/^(false|0)$/i.test(env.UI_ENABLED?.trim() ?? '')
+      ? []
+      : [
+          '',
+          `Or in a browser (paste the function key): ${host.url}/${host.routePrefix ? `${host.routePrefix}/` : ''}ui?db=${DEMO.db}&coll=${DEMO.coll}&doc=${DEMO.doc}`,
+        ]),
     '',
     'Ctrl-C stops.',
     '',
