@@ -14,21 +14,24 @@ type Json = Record<string, unknown>;
 type PathItem = Record<string, Json | Json[]>;
 
 /**
- * Codes of Cosmos DB's own errors, passed through with its status (`UpstreamStatusError`): the
- * service's code, or `Http<status>` when its body named none.
+ * Cosmos DB's own errors the bridge passes on with their status (`UpstreamStatusError`), by status:
+ * the service's code, or `Http<status>` when its body named none. Its other statuses are translated
+ * (401/403 to 502 `UpstreamAuthFailed`, 408 to 504, 429/449/503 past the retry budget to 503).
  */
-export const COSMOS_CODES = [
-  'BadRequest',
-  'NotFound',
-  'Conflict',
-  'PreconditionFailed',
-  'RequestEntityTooLarge',
-] as const;
+export const COSMOS_CODES: Readonly<Record<number, string>> = {
+  400: 'BadRequest',
+  404: 'NotFound',
+  409: 'Conflict',
+  412: 'PreconditionFailed',
+  413: 'RequestEntityTooLarge',
+  500: 'InternalServerError',
+};
+const COSMOS_STATUSES = Object.keys(COSMOS_CODES).map(Number);
 
-/** Statuses of Cosmos DB's own answers the bridge passes on (others are translated: 401/403 to 502, ...). */
-const COSMOS_STATUSES = [400, 404, 409, 412, 413] as const;
-
-/** Answers the Functions host gives itself, with an empty body: a refused function key, a failed forward. */
+/**
+ * Marks an answer that may come with no body although it documents content: the Functions host's own
+ * refusals (a missing function key, a failed forward), and a HEAD made through the method override.
+ */
 const HOST_EMPTY = 'x-may-be-empty';
 
 const ref = (name: string): Json => ({ $ref: `#/components/${name}` });
@@ -97,7 +100,7 @@ function errorAnswers(
     const code: Json = cosmosStatuses.has(status)
       ? {
           anyOf: [
-            { enum: [...new Set([...own, ...COSMOS_CODES])] },
+            { enum: [...new Set([...own, COSMOS_CODES[status]!])] },
             { type: 'string', pattern: `^Http${status}$` },
           ],
         }
@@ -181,7 +184,7 @@ export function openApiDescription(serverUrl = '/api'): OpenApiDocument {
       description: [
         'Every failure a caller can cause is JSON `{"code","message"}` with the status listed per operation;',
         'the Functions host itself answers a missing or wrong function key (401) and a forward that failed',
-        '(500) with an empty body (`x-may-be-empty` on those answers).',
+        '(500) with an empty body (`x-may-be-empty` marks answers whose body may be empty).',
         '',
         'The path `/{path}` stands for the catch-all route `{*path}`: any path, of any number of segments,',
         'and any method that no other operation takes is answered there (404 `NotFound`, or 405',
@@ -721,7 +724,8 @@ function uploadOverride(): Json {
     responses: {
       ...(patch.responses as Json),
       '200': {
-        description: 'With `HEAD` or `GET`: as those.',
+        description: 'With `HEAD` (no body) or `GET` (JSON): as those.',
+        [HOST_EMPTY]: true,
         headers: {
           ...uploadStateHeaders(),
           'Cache-Control': { schema: { const: 'no-store' } },
