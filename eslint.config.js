@@ -19,12 +19,20 @@ export default tseslint.config(
     },
   },
   {
-    // Fixture apps and process scripts for the Functions host tests: plain ESM, outside the TS project.
-    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs'],
+    // Fixture apps and process scripts for the Functions host tests, and the client examples: plain
+    // ESM, outside the TS project.
+    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs', 'examples/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', console: 'readonly', TextEncoder: 'readonly', URL: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        TextEncoder: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        fetch: 'readonly',
+      },
     },
   },
 );
