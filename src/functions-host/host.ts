@@ -481,10 +481,11 @@ function answer(
   const flat: string[] = ['Content-Length', '0'];
   for (const [name, value] of headers) flat.push(name, value);
   res.writeHead(status, flat);
-  observer?.head(
-    status,
-    Object.fromEntries([['content-length', '0'], ...headers.map(([n, v]) => [n.toLowerCase(), v])]),
-  );
+  if (observer) {
+    const seen: Record<string, string> = { 'content-length': '0' };
+    for (const [name, value] of headers) seen[name.toLowerCase()] = value;
+    observer.head(status, seen);
+  }
   res.end();
 }
 

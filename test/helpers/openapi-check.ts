@@ -34,7 +34,7 @@ export class AnswerChecker {
   constructor(private readonly doc: OpenApiDocument) {
     this.ajv = new Ajv2020({ strict: false, allErrors: false });
     addFormats(this.ajv);
-    this.ajv.addSchema(doc as Json, SCHEMA_ID);
+    this.ajv.addSchema(doc, SCHEMA_ID);
     const server = ((doc.servers as { url: string }[] | undefined)?.[0]?.url ?? '/').replace(/\/$/, '');
     this.server = server;
     this.templates = Object.keys(doc.paths)
