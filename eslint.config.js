@@ -29,12 +29,20 @@ export default tseslint.config(
     },
   },
   {
-    // Fixture apps and process scripts for the Functions host tests: plain ESM, outside the TS project.
-    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs', 'scripts/*.mjs'],
+    // Fixture apps and process scripts for the Functions host tests, build scripts and the client
+    // examples: plain ESM, outside the TS project.
+    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs', 'scripts/*.mjs', 'examples/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', console: 'readonly', TextEncoder: 'readonly', URL: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        TextEncoder: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        fetch: 'readonly',
+      },
     },
   },
 );

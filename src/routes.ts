@@ -4,6 +4,7 @@ import { replaceAttachment } from './features/attachment/replace.js';
 import { createAttachments } from './features/create/route.js';
 import type { RouteHandler, RouteParams } from './features/context.js';
 import { notFound } from './features/fallback/route.js';
+import { describeApi } from './features/openapi/route.js';
 import { createUpload, serveUpload } from './features/uploads/route.js';
 import { listAttachments } from './features/list/route.js';
 import { downloadMedia } from './features/media/route.js';
@@ -121,6 +122,14 @@ const FEATURES: readonly Route[] = [
     access: 'public',
     handle: serveUiAsset,
     namedInAllow: false,
+  },
+  {
+    // The OpenAPI description of every route here (src/features/openapi/description.ts).
+    name: 'openApiDescription',
+    methods: ['GET', 'HEAD'],
+    route: 'openapi.json',
+    access: 'public',
+    handle: describeApi,
   },
 ];
 

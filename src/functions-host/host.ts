@@ -72,12 +72,21 @@ export interface FunctionsHostOptions {
   /** Print logs as JSON lines (default true). */
   log?: boolean;
   onLog?: (record: HostLogRecord) => void;
-  /** Sees every answer a function gives (for tests that scan what callers receive). */
-  observeResponses?: () => ResponseObserver;
+  /**
+   * Sees every answer callers get, the functions' and the host's own (refused keys, unknown routes,
+   * failed forwards, preflights), but not the admin API's: for tests that scan or check them.
+   */
+  observeResponses?: (request: ObservedRequest) => ResponseObserver;
   /** Node options for the worker process. */
   workerNodeArgs?: string[];
   /** Time zone for timer schedules; default WEBSITE_TIME_ZONE or TZ from the environment, else UTC. */
   timeZone?: string;
+}
+
+/** The request an observed answer is for: its method and its URL as sent (path and query). */
+export interface ObservedRequest {
+  method: string;
+  url: string;
 }
 
 export interface FunctionInfo {
@@ -156,11 +165,18 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   server.keepAliveTimeout = 130_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const corsResult = cors ? evaluateCors(cors, req) : { preflight: false, headers: [] };
-    if (corsResult.preflight) return answer(res, 204, corsResult.headers);
     const url = req.url ?? '/';
     const queryStart = url.indexOf('?');
     const path = decodePath(queryStart < 0 ? url : url.slice(0, queryStart));
+    const observer = isAdminPath(path)
+      ? undefined
+      : options.observeResponses?.({ method: req.method ?? 'GET', url });
+    if (observer?.end) {
+      const end = observer.end.bind(observer);
+      res.once('close', () => end(res.writableFinished));
+    }
+    const corsResult = cors ? evaluateCors(cors, req) : { preflight: false, headers: [] };
+    if (corsResult.preflight) return answer(res, 204, corsResult.headers, observer);
     const query = parseQuery(queryStart < 0 ? '' : url.slice(queryStart));
     const level = levelOfKey(keyFromRequest(req, query), keys);
     if (isAdminPath(path)) {
@@ -172,11 +188,11 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       });
     }
     const indexed = runtime.current;
-    if (!indexed) return answer(res, 503, corsResult.headers);
+    if (!indexed) return answer(res, 503, corsResult.headers, observer);
     const match = matchRoute(indexed.routes, req.method ?? 'GET', path);
-    if (!match) return answer(res, 404, corsResult.headers);
-    if (!authorizes(level, match.route.authLevel)) return answer(res, 401, corsResult.headers);
-    await invokeHttp(req, res, indexed, match, query, corsResult.headers);
+    if (!match) return answer(res, 404, corsResult.headers, observer);
+    if (!authorizes(level, match.route.authLevel)) return answer(res, 401, corsResult.headers, observer);
+    await invokeHttp(req, res, indexed, match, query, corsResult.headers, observer);
   }
 
   async function invokeHttp(
@@ -186,6 +202,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     match: RouteMatch,
     query: ReturnType<typeof parseQuery>,
     extraHeaders: [string, string][],
+    observer: ResponseObserver | undefined,
   ): Promise<void> {
     const name = match.route.functionName;
     const target = indexed.target;
@@ -195,7 +212,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
         `Function.${name}`,
         `This host runs HTTP functions only with HTTP streaming: call app.setup({ enableHttpStream: true }) in the app.`,
       );
-      return answer(res, 500, extraHeaders);
+      return answer(res, 500, extraHeaders, observer);
     }
     const invocationId = randomUUID();
     const traceContext = invocationTraceContext(header(req, 'traceparent'), header(req, 'tracestate'));
@@ -219,7 +236,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       activityTimeoutMs,
       bodyLimit,
       extraResponseHeaders: extraHeaders,
-      observe: options.observeResponses?.(),
+      observe: observer,
     });
     const invocation = settleInvocation(indexed.channel.invoke(request));
     const [outcome, response] = await Promise.all([forwarding.outcome, invocation]);
@@ -235,6 +252,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
           res,
           500,
           outcome.error === 'RequestBodyClient' ? [...extraHeaders, ['Connection', 'close']] : extraHeaders,
+          observer,
         );
       else res.destroy();
     } else {
@@ -454,10 +472,20 @@ async function settleInvocation(invocation: Promise<InvocationResponse>): Promis
 }
 
 /** An empty answer, as the host gives for 404, 401, 500 and preflights. */
-function answer(res: ServerResponse, status: number, headers: [string, string][]): void {
+function answer(
+  res: ServerResponse,
+  status: number,
+  headers: [string, string][],
+  observer?: ResponseObserver,
+): void {
   const flat: string[] = ['Content-Length', '0'];
   for (const [name, value] of headers) flat.push(name, value);
   res.writeHead(status, flat);
+  if (observer) {
+    const seen: Record<string, string> = { 'content-length': '0' };
+    for (const [name, value] of headers) seen[name.toLowerCase()] = value;
+    observer.head(status, seen);
+  }
   res.end();
 }
 

@@ -46,6 +46,8 @@ export interface ForwardOptions {
 export interface ResponseObserver {
   head(status: number, headers: Record<string, string | string[] | undefined>): void;
   chunk(bytes: Buffer): void;
+  /** The answer is over: `finished` when it was sent whole, false when it was cut off. */
+  end?(finished: boolean): void;
 }
 
 export interface Forwarding {

@@ -18,6 +18,7 @@ import {
 } from '../../src/emulator/server.js';
 import { jsonLineLogger } from '../../src/log.js';
 import { loadCosmosSettings, type Env } from '../../src/settings.js';
+import { answerRecorder } from './answers.js';
 import { recordOutput, recordSecret } from './scrape.js';
 
 export const DB = 'demo';
@@ -163,14 +164,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           pushLine(JSON.stringify({ ...own, level: own.level ?? LEVELS[record.level] ?? record.level }));
         else hostLogs.push(record);
       },
-      observeResponses: () => {
+      observeResponses: (request) => {
         let head = '';
+        // Every answer is also checked against the OpenAPI description at the end of the run.
+        const answer = answerRecorder(request);
         return {
           head: (status, headers) => {
             head = `${status} ${JSON.stringify(headers)}`;
             recordOutput(head);
+            answer.head(status, headers);
           },
-          chunk: (bytes) => recordOutput(`${head} ${bytes.toString('utf8')}`),
+          chunk: (bytes) => {
+            recordOutput(`${head} ${bytes.toString('utf8')}`);
+            answer.chunk(bytes);
+          },
+          end: (finished) => answer.end?.(finished),
         };
       },
     });
