@@ -221,11 +221,12 @@ async function managedUpload(
     body: meter,
     measured: () => meter.measured(),
     measurement: () => meter.measurement,
-    // What Cosmos DB did not take (it answered early) is read only for its size and hash.
-    finish: () => {
-      if (meter.measurement || meter.destroyed) return Promise.resolve(meter.measurement);
-      meter.resume();
-      return meter.measured().catch(() => undefined);
+    // Cosmos DB answered before it took the file (its id is taken): the blob is read again, from the
+    // start, for its size and hash (the download it was given is gone with that request).
+    finish: async () => {
+      if (meter.measurement) return meter.measurement;
+      meter.destroy();
+      return measureBlob(data);
     },
     close: () => {
       if (!meter.writableFinished) meter.destroy();
@@ -235,9 +236,17 @@ async function managedUpload(
 
 /** Reads the committed blob once to hash it (when the hash state could not be kept across requests). */
 async function hashOf(data: BlockBlobClient): Promise<string> {
+  return (await measureBlob(data)).sha256;
+}
+
+async function measureBlob(data: BlockBlobClient): Promise<Measurement> {
   const hash = createHash('sha256');
-  for await (const chunk of (await openBlob(data)) as AsyncIterable<Buffer>) hash.update(chunk);
-  return hash.digest('hex');
+  let size = 0;
+  for await (const chunk of (await openBlob(data)) as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    hash.update(chunk);
+  }
+  return { size, sha256: hash.digest('hex') };
 }
 
 async function openBlob(data: BlockBlobClient): Promise<Readable> {

@@ -103,17 +103,18 @@ export async function beginCompletion(
 
 /**
  * Makes the attachment of an upload in `completing`, under `lock` (released at the end), and records
- * how that ended. `lastAttempt`: a failure for now counts as one for good (the task's last try).
+ * how that ended. `lastAttempt`: a failure for now counts as one for good (the task's last try);
+ * `by`: who runs it, for the log.
  */
 export async function finish(
   stored: StoredInfo,
   lock: UploadLock,
   context: RequestContext,
   store: UploadStore,
-  { lastAttempt }: { lastAttempt: boolean },
+  { lastAttempt, by }: { lastAttempt: boolean; by: 'request' | 'queue' },
 ): Promise<Finished> {
   const { info } = stored;
-  const ids = { upload: info.id, attachment: info.target.id, attempt: info.completing?.attempt };
+  const ids = { upload: info.id, attachment: info.target.id, attempt: info.completing?.attempt, by };
   try {
     const { completed } = await complete(
       { info, etag: stored.etag, lock, hasher: await hasherAt(info) },
@@ -248,7 +249,7 @@ export async function runCompletionTask(context: RequestContext, task: CompleteU
   }
   log.info('resumable upload completion taken up from the queue', ids);
   const lastAttempt = (task.failures ?? 0) + 1 >= MAX_TASK_FAILURES;
-  const result = await finish(held.stored, held.lock, context, store, { lastAttempt });
+  const result = await finish(held.stored, held.lock, context, store, { lastAttempt, by: 'queue' });
   if (result.kind === 'pending') throw result.error;
   if (result.kind === 'failed' && !result.recorded) throw result.error;
 }

@@ -334,7 +334,7 @@ async function answerCompletion(
   store: UploadStore,
   prefix: string,
 ): Promise<{ headers: Record<string, string> }> {
-  const run = finish(begun, lock, context, store, { lastAttempt: false });
+  const run = finish(begun, lock, context, store, { lastAttempt: false, by: 'request' });
   let timer: NodeJS.Timeout | undefined;
   const waited = await Promise.race([
     run,
