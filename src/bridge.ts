@@ -13,7 +13,7 @@ import { BlobStoreError } from './media/blob-errors.js';
 import { ManagedMediaStore } from './media/managed.js';
 import type { MediaStore } from './media/store.js';
 import { ReplayMemory } from './multipart/replay.js';
-import { writePolicy } from './policy/write-policy.js';
+import { accessPolicy } from './policy/access-policy.js';
 import { StorageCleanupQueue, type CleanupQueue } from './recovery/queue.js';
 import { MAX_TASK_FAILURES, parseTask, retryDelayMs, taskIds } from './recovery/tasks.js';
 import { paramsOf, routeFor, ROUTES, type Route } from './routes.js';
@@ -112,7 +112,7 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
         settings,
         replayMemory,
         caller,
-        policy: writePolicy(settings, caller),
+        policy: accessPolicy(settings, caller),
         cleanupBudgetMs: settings.upstream.retryBudgetMs,
       };
       response = await route.handle(request, params, context);

@@ -108,10 +108,22 @@ export interface UploadSettings {
   ownerKey: KeyObject;
 }
 
+/** How media downloads are served (see docs/read-side.md). */
+export interface DownloadSettings {
+  /**
+   * `stream`: the bridge streams the bytes itself. `redirect`: blob media is answered with a 302 to a
+   * short-lived read-only SAS for that one blob (MEDIA_STORE=blob only).
+   */
+  mode: 'stream' | 'redirect';
+  /** How long a redirect's SAS is valid. */
+  sasTtlSeconds: number;
+}
+
 export interface Settings {
   cosmos: CosmosSettings;
   media: MediaSettings;
   uploads: UploadSettings;
+  download: DownloadSettings;
   cleanup: CleanupSettings;
   limits: Limits;
   upstream: UpstreamSettings;
@@ -147,10 +159,14 @@ export const DEFAULTS = {
   uploadLockSeconds: 30,
   uploadCompletionWaitSeconds: 20,
   uploadsContainer: 'bridge-uploads',
+  downloadSasTtlSeconds: 300,
 } as const;
 
 /** Azure discards uncommitted blocks a week after the last write to a blob: no upload may wait longer. */
 export const MAX_UPLOAD_EXPIRY_SECONDS = 7 * 24 * 3600;
+
+/** The longest a download SAS may live: a user delegation key is valid for at most 7 days. */
+const MAX_SAS_TTL_SECONDS = 7 * 24 * 3600;
 
 export { SettingsError };
 
@@ -171,6 +187,7 @@ export function loadSettings(env: Env): Settings {
     cosmos,
     media,
     uploads: readUploads(env, media, cosmos),
+    download: readDownload(env, media),
     cleanup: readCleanup(env),
     limits: {
       maxPartBytes: readInteger(env, 'MAX_PART_BYTES', DEFAULTS.maxPartBytes, 1),
@@ -433,6 +450,34 @@ function readAppBlobStorage(env: Env): UploadSettings['storage'] {
     };
   }
   return undefined;
+}
+
+function readDownload(env: Env, media: MediaSettings): DownloadSettings {
+  const mode = env.DOWNLOAD_MODE?.trim().toLowerCase() || 'stream';
+  if (mode !== 'stream' && mode !== 'redirect')
+    throw new SettingsError('DOWNLOAD_MODE must be stream or redirect.');
+  const sasTtlSeconds = readInteger(env, 'DOWNLOAD_SAS_TTL_SECONDS', DEFAULTS.downloadSasTtlSeconds, 1);
+  if (sasTtlSeconds > MAX_SAS_TTL_SECONDS) {
+    throw new SettingsError(`DOWNLOAD_SAS_TTL_SECONDS must be at most ${MAX_SAS_TTL_SECONDS} (7 days).`);
+  }
+  if (mode === 'redirect') {
+    if (media.store !== 'blob') {
+      throw new SettingsError(
+        'DOWNLOAD_MODE=redirect needs MEDIA_STORE=blob: managed media has no SAS to redirect to.',
+      );
+    }
+    // A SAS is signed with the account key (service SAS) or a user delegation key (managed identity).
+    if (media.connectionString && !canSignServiceSas(media.connectionString)) {
+      throw new SettingsError(
+        'DOWNLOAD_MODE=redirect needs BLOB_CONNECTION_STRING with an AccountKey (or BLOB_ACCOUNT_URL with a managed identity) to sign read SAS URLs.',
+      );
+    }
+  }
+  return { mode, sasTtlSeconds };
+}
+
+function canSignServiceSas(connectionString: string): boolean {
+  return /(^|;)\s*(AccountKey\s*=\s*[^;\s]|UseDevelopmentStorage\s*=\s*true)/i.test(connectionString);
 }
 
 /**

@@ -216,7 +216,7 @@ describe('POST raw media with a Slug (Cosmos REST passthrough)', () => {
     });
     expect(response.status).toBe(201);
     const resource = await json(response);
-    // What the bridge stored, recorded on the attachment as for blob-mode ones.
+    // The bridge records the size and SHA-256 of what it stored with its mark (downloads use them).
     expect(resource).toMatchObject({
       id: 'café.webp',
       contentType: 'image/webp',
@@ -293,7 +293,7 @@ describe('routing', () => {
     expect(deeper.status).toBe(404);
     const put = await fetch(stack.route(), { method: 'PUT', body: 'x' });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('POST');
+    expect(put.headers.get('allow')).toBe('GET, POST');
     expect(await json(put)).toMatchObject({ code: 'MethodNotAllowed' });
   });
 });

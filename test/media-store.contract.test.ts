@@ -3,7 +3,12 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CreateFailed } from '../src/attachments/create.js';
 import { findAttachment } from '../src/attachments/lookups.js';
-import { newUploadId, UPLOAD_ID_PROPERTY, type UploadRecord } from '../src/attachments/record.js';
+import {
+  newUploadId,
+  UPLOAD_ID_PROPERTY,
+  type AttachmentResource,
+  type UploadRecord,
+} from '../src/attachments/record.js';
 import { CosmosClient, type DocumentAddress } from '../src/cosmos/client.js';
 import { startEmulator, type Emulator } from '../src/emulator/server.js';
 import { BlobMediaStore } from '../src/media/blob.js';
@@ -103,6 +108,17 @@ function upload(bytes: Buffer, chunk = 64 * 1024): MediaUpload {
   };
 }
 
+/** The attachment's own media, as a download finds it. */
+async function located(store: MediaStore, resource: AttachmentResource, address: DocumentAddress) {
+  const media = await store.locate(resource, { address, partitionKey: [address.doc] });
+  expect(media).toBeDefined();
+  return media!;
+}
+
+async function readMedia(store: MediaStore, resource: AttachmentResource, address: DocumentAddress) {
+  return readAll((await store.open(await located(store, resource, address))).body);
+}
+
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -140,10 +156,11 @@ describe.each(backends)('MediaStore contract: %s', (_name, makeStore) => {
     const bytes = randomBytes(200 * 1024);
     const record = recordFor(store, address, 'ranged.png');
     const { resource } = await store.create(upload(bytes), record);
-    const whole = await store.open(resource);
+    const media = await located(store, resource, address);
+    const whole = await store.open(media);
     expect(whole.size).toBe(bytes.length);
     expect((await readAll(whole.body)).equals(bytes)).toBe(true);
-    const part = await store.open(resource, { start: 1000, end: 70_000 });
+    const part = await store.open(media, { start: 1000, end: 70_000 });
     expect(part.range).toEqual({ start: 1000, end: 70_000 });
     expect(part.size).toBe(bytes.length);
     expect((await readAll(part.body)).equals(bytes.subarray(1000, 70_001))).toBe(true);
@@ -172,7 +189,7 @@ describe.each(backends)('MediaStore contract: %s', (_name, makeStore) => {
     await store.remove(second);
     const found = (await findAttachment(cosmos, first))!;
     expect(found.resource[UPLOAD_ID_PROPERTY]).toBe(first.uploadId);
-    expect((await readAll((await store.open(found.resource)).body)).toString()).toBe('first');
+    expect((await readMedia(store, found.resource, address)).toString()).toBe('first');
   });
 
   it('passes on the body’s own failure, and stores nothing', async () => {
@@ -194,13 +211,169 @@ describe.each(backends)('MediaStore contract: %s', (_name, makeStore) => {
     const address = newDocument();
     const record = recordFor(store, address, 'kept.png');
     const { resource } = await store.create(upload(Buffer.from('kept bytes')), record);
+    const media = await located(store, resource, address);
     // Someone else's record naming the same blob (or none) removes nothing.
     await store.remove({ ...record, uploadId: newUploadId() });
-    expect((await readAll((await store.open(resource)).body)).toString()).toBe('kept bytes');
+    expect((await readAll((await store.open(media)).body)).toString()).toBe('kept bytes');
     await cosmos.deleteAttachment(address, record.id, { partitionKey: record.partitionKey });
     await store.remove(record);
     if (store.kind === 'blob')
-      await expect(store.open(resource)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+      await expect(store.open(media)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+  });
+
+  it('records the size and SHA-256 of the bytes on the attachment itself', async () => {
+    const address = newDocument();
+    const bytes = randomBytes(10_000);
+    const { resource } = await store.create(upload(bytes), recordFor(store, address, 'sized.png'));
+    expect(resource).toMatchObject({
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+  });
+
+  it('locates only an attachment’s own media: a metadata attachment naming another’s is not served', async () => {
+    const address = newDocument();
+    const { resource } = await store.create(
+      upload(Buffer.from('private')),
+      recordFor(store, address, 'own.png'),
+    );
+    // Anyone allowed to write metadata attachments may copy another attachment's media link.
+    const forged = await cosmos.createAttachmentFromJson(
+      address,
+      JSON.stringify({ id: 'forged.png', contentType: 'image/png', media: resource.media, size: 7 }),
+      { partitionKey: [address.doc] },
+    );
+    expect(forged.status).toBe(201);
+    const forgedResource = JSON.parse(forged.body) as AttachmentResource;
+    const owner = { address, partitionKey: [address.doc] };
+    expect(await store.locate(forgedResource, owner)).toBeUndefined();
+    // The same attachment seen from another document or partition is not its media either.
+    const elsewhere = { address: { ...address, doc: 'another' }, partitionKey: ['another'] };
+    if (store.kind === 'blob') expect(await store.locate(resource, elsewhere)).toBeUndefined();
+    expect(await store.locate({ ...resource, media: 'https://cdn.example/x.png' }, owner)).toBeUndefined();
+  });
+
+  it('replaces the media of the attachment at a version, keeping its custom properties', async () => {
+    const address = newDocument();
+    const first = recordFor(store, address, 'swap.png');
+    await store.create({ ...upload(Buffer.from('old bytes')), properties: { caption: 'kept' } }, first);
+    const current = (await findAttachment(cosmos, first))!;
+    const oldMedia = await located(store, current.resource, address);
+    const second = recordFor(store, address, 'swap.png', 'image/jpeg');
+    const bytes = Buffer.from('new bytes, longer');
+    const stored = await store.create({ ...upload(bytes), contentType: 'image/jpeg' }, second, {
+      mode: 'replace',
+      current,
+    });
+    expect(stored.reply.status).toBe(200);
+    expect(stored.replaced?.etag).toBe(current.etag);
+    expect(stored.resource).toMatchObject({
+      id: 'swap.png',
+      contentType: 'image/jpeg',
+      caption: 'kept',
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      [UPLOAD_ID_PROPERTY]: second.uploadId,
+    });
+    expect((await readMedia(store, stored.resource, address)).equals(bytes)).toBe(true);
+    // The old blob is there until its own upload's record removes it.
+    if (oldMedia.kind === 'blob') {
+      expect((await readAll((await store.open(oldMedia)).body)).toString()).toBe('old bytes');
+      await store.remove(first);
+      await expect(store.open(oldMedia)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+    }
+  });
+
+  it('refuses to replace a version that is no longer current (412), keeping nothing of it', async () => {
+    const address = newDocument();
+    const first = recordFor(store, address, 'stale.png');
+    await store.create(upload(Buffer.from('v1')), first);
+    const stale = (await findAttachment(cosmos, first))!;
+    await cosmos.replaceAttachment(
+      address,
+      'stale.png',
+      JSON.stringify({ ...stale.resource, caption: 'changed meanwhile' }),
+      { partitionKey: [address.doc] },
+    );
+    const second = recordFor(store, address, 'stale.png');
+    const failed = await store
+      .create(upload(Buffer.from('v2')), second, { mode: 'replace', current: stale })
+      .catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(CreateFailed);
+    expect((failed as CreateFailed).reply?.status).toBe(412);
+    await store.remove(second);
+    const now = (await findAttachment(cosmos, first))!;
+    expect(now.resource).toMatchObject({
+      caption: 'changed meanwhile',
+      [UPLOAD_ID_PROPERTY]: first.uploadId,
+    });
+    expect((await readMedia(store, now.resource, address)).toString()).toBe('v1');
+  });
+
+  it('upserts: creates (201) when the id is free, replaces (200) when it is taken', async () => {
+    const address = newDocument();
+    const first = recordFor(store, address, 'up.png');
+    const created = await store.create(upload(Buffer.from('one')), first, { mode: 'upsert' });
+    expect(created.reply.status).toBe(201);
+    const second = recordFor(store, address, 'up.png');
+    const replaced = await store.create(upload(Buffer.from('two')), second, { mode: 'upsert' });
+    expect(replaced.reply.status).toBe(200);
+    expect(replaced.replaced?.resource[UPLOAD_ID_PROPERTY]).toBe(first.uploadId);
+    expect(replaced.resource[UPLOAD_ID_PROPERTY]).toBe(second.uploadId);
+    expect((await readMedia(store, replaced.resource, address)).toString()).toBe('two');
+  });
+
+  it('hands out a download URL only for blobs: read-only, for that one blob, and only until it expires', async () => {
+    const address = newDocument();
+    const bytes = Buffer.from('<html><script>alert(1)</script></html>');
+    const record = recordFor(store, address, 'page.html', 'text/html');
+    const { resource } = await store.create({ ...upload(bytes), contentType: 'text/html' }, record);
+    const media = await located(store, resource, address);
+    const options = {
+      ttlSeconds: 2,
+      contentType: 'text/html',
+      contentDisposition: 'attachment; filename="page.html"',
+    };
+    const url = await store.downloadUrl(media, options);
+    if (store.kind === 'managed') {
+      expect(url).toBeUndefined();
+      return;
+    }
+    const sas = new URL(url!);
+    expect(sas.searchParams.get('sp')).toBe('r');
+    expect(sas.searchParams.get('sr')).toBe('b');
+    const read = await fetch(sas);
+    expect(read.status).toBe(200);
+    expect(Buffer.from(await read.arrayBuffer()).equals(bytes)).toBe(true);
+    // The storage service answers with the bridge's disposition: a browser downloads, never renders.
+    expect(read.headers.get('content-disposition')).toBe('attachment; filename="page.html"');
+    const write = await fetch(sas, {
+      method: 'PUT',
+      headers: { 'x-ms-blob-type': 'BlockBlob', 'content-type': 'text/plain' },
+      body: 'overwritten',
+    });
+    expect(write.status).toBe(403);
+    const remove = await fetch(sas, { method: 'DELETE' });
+    expect(remove.status).toBe(403);
+    // The same signature on another blob of the container.
+    const other = await store.create(upload(Buffer.from('other')), recordFor(store, address, 'other.png'));
+    const otherMedia = await located(store, other.resource, address);
+    if (otherMedia.kind !== 'blob') throw new Error('expected a blob');
+    const sibling = new URL(sas);
+    sibling.pathname =
+      sibling.pathname.replace(/[^/]+(\/[^/]+){5}$/, '') +
+      otherMedia.name.split('/').map(encodeURIComponent).join('/');
+    expect(sibling.pathname).not.toBe(sas.pathname);
+    expect((await fetch(sibling)).status).toBe(403);
+    expect((await readMedia(store, resource, address)).equals(bytes)).toBe(true);
+    // Expiry: nothing signals it; poll the URL until the service refuses it, within a deadline.
+    const deadline = Date.now() + 10_000;
+    let status = 200;
+    while (status === 200 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      status = (await fetch(sas)).status;
+    }
+    expect(status).toBe(403);
   });
 });
 

@@ -182,18 +182,6 @@ describe(`soak: ${UPLOADS} uploads at concurrency ${CONCURRENCY}, retried like m
     'keeps every attachment it answered 201 for, byte for byte, once, and nothing else, after all clean-up',
     { timeout: 300_000 },
     async () => {
-      setTimeout(() => {
-        const started = new Map<string, string>();
-        for (const r of stack.hostLogs) {
-          const m = /Executing 'Functions\.(\w+)'.*Id=([0-9a-f-]+)/.exec(r.message);
-          if (m) started.set(m[2]!, m[1]!);
-          const e = /Executed 'Functions\.\w+' .*Id=([0-9a-f-]+)/.exec(r.message);
-          if (e) started.delete(e[1]!);
-        }
-        console.log('HUNG', JSON.stringify([...started]));
-        for (const [id] of started)
-          for (const l of stack.logs.filter((x) => x.includes(id))) console.log('HUNGLOG', l);
-      }, 60_000).unref();
       const next = random(20261127);
       const outcomes: Outcome[] = [];
       let started = 0;
@@ -256,22 +244,6 @@ describe(`soak: ${UPLOADS} uploads at concurrency ${CONCURRENCY}, retried like m
         `soak: ${UPLOADS} uploads in ${attempts} attempts: ${JSON.stringify(tally)}; ` +
           `after clean-up: ${lost.length} lost, ${orphans.length} orphans, ${duplicates} duplicates, ${poisoned} poisoned`,
       );
-      for (const id of [...orphans, ...lost]) {
-        const owner = outcomes.find((o) =>
-          (o.upload.metadata ? [o.upload.metadata.id] : o.upload.files.map((f) => f.name)).includes(id),
-        );
-        console.log(
-          'ORPHAN',
-          id,
-          JSON.stringify(stored.get(id)),
-          'outcome',
-          owner?.status,
-          owner?.code,
-          owner?.attempts,
-          JSON.stringify(owner?.answer),
-        );
-        for (const l of stack.logs.filter((x) => x.includes(id))) console.log('ORPHANLOG', l.slice(0, 500));
-      }
       expect({ lost, orphans, duplicates, poisoned }).toEqual({
         lost: [],
         orphans: [],

@@ -242,17 +242,46 @@ export class CosmosClient {
     }
   }
 
-  /** Raw media: the body is the file, the Slug its id. */
+  /**
+   * Raw media: the body is the file, the Slug its id. With `upsert`, Cosmos DB's create-or-replace
+   * (`x-ms-documentdb-is-upsert`): 201 when it created, 200 when it replaced.
+   */
   createAttachmentFromMedia(
     address: DocumentAddress,
     upload: { id: string; contentType: string; body: Buffer | Readable | ReplayableBody },
-    options: CallOptions,
+    options: CallOptions & { upsert?: boolean | undefined },
   ): Promise<CosmosReply> {
     return this.send({
       ...options,
       method: 'POST',
       ...attachmentsOf(address),
-      headers: { 'content-type': upload.contentType, slug: encodeSlug(upload.id) },
+      headers: {
+        'content-type': upload.contentType,
+        slug: encodeSlug(upload.id),
+        ...(options.upsert ? { 'x-ms-documentdb-is-upsert': 'true' } : {}),
+      },
+      body: upload.body,
+    });
+  }
+
+  /**
+   * New raw media for an existing attachment ("Replace an Attachment" with a body of bytes, its
+   * Content-Type and a Slug naming it); with `ifMatch`, only if it is still at that etag (412).
+   */
+  replaceAttachmentMedia(
+    address: DocumentAddress,
+    upload: { id: string; contentType: string; body: Buffer | Readable | ReplayableBody },
+    options: CallOptions & { ifMatch?: string | undefined },
+  ): Promise<CosmosReply> {
+    return this.send({
+      ...options,
+      method: 'PUT',
+      ...attachmentOf(address, upload.id),
+      headers: {
+        'content-type': upload.contentType,
+        slug: encodeSlug(upload.id),
+        ...ifMatchHeader(options.ifMatch),
+      },
       body: upload.body,
     });
   }

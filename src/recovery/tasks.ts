@@ -9,12 +9,25 @@ import type { UploadRecord } from '../attachments/record.js';
  * - `restore`: an attachment this upload took over (a retry finding its own bytes already stored) but
  *   whose request failed: put back as it was (`previous`, its user properties), while it is at `etag`.
  * - `remove-media`: the bytes an upload stored outside Cosmos DB (its blob), now referenced by nothing.
+ * - `settle-replace`: new media (`record`'s blob) meant to replace the attachment at version `etag`,
+ *   with an unknown outcome: if the attachment now points at it, the replaced version's blob
+ *   (`previous`) goes; once it cannot come to point at it, the new blob goes. `look` counts the looks.
+ * - `settle-delete`: a delete of the attachment at version `etag`, with an unknown outcome: once the
+ *   attachment is gone, the blob its upload wrote (`record`) goes; while it is there it stays.
  */
 export type CleanupTask = (
   | { kind: 'settle'; record: UploadRecord; look: number }
   | { kind: 'undo'; record: UploadRecord; etag: string }
   | { kind: 'restore'; record: UploadRecord; etag: string; previous: Record<string, unknown> }
   | { kind: 'remove-media'; record: UploadRecord }
+  | {
+      kind: 'settle-replace';
+      record: UploadRecord;
+      previous: UploadRecord | undefined;
+      etag: string;
+      look: number;
+    }
+  | { kind: 'settle-delete'; record: UploadRecord; etag: string; look: number }
 ) & {
   /** Failed attempts so far: each one puts the task back on the queue a while later (retryDelayMs). */
   failures?: number;
@@ -77,6 +90,10 @@ export function parseTask(message: unknown): QueueTask {
       break;
     case 'remove-media':
       return task as CleanupTask;
+    case 'settle-replace':
+    case 'settle-delete':
+      if (typeof task.etag === 'string' && typeof task.look === 'number') return task as CleanupTask;
+      break;
   }
   throw new Error('not a clean-up task: unknown kind or fields');
 }
