@@ -89,7 +89,7 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
     settings,
     replayMemory,
     caller: undefined,
-    policy: writePolicy(settings, undefined),
+    policy: accessPolicy(settings, undefined),
     cleanupBudgetMs: settings.upstream.retryBudgetMs,
   });
 

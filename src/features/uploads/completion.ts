@@ -67,12 +67,21 @@ export async function complete(
   const writer = new AttachmentWriter(context, target.address);
   let attachment: AttachmentResource;
   let headers: Record<string, string>;
-  // Blob mode: set once this attempt marked the blob as its attachment's, to be put back on failure.
+  const upsert = target.upsert === true;
+  // Blob mode: set once this attempt marked the blob as its attachment's, to be put back on failure
+  // unless an upsert replaced the attachment in place (no rollback undoes that: the blob stays its).
   let marked = false;
+  let replaced = false;
   try {
     if (info.staging === 'media') {
+      let blobEtag = committed.etag;
+      if (upsert && committed.mark !== info.id) {
+        // An earlier attempt's attachment marked the blob: the upsert about to replace that attachment
+        // must not take the blob with it (a replaced attachment's blob goes when it carries its mark).
+        blobEtag = await markBlob(data, committed.etag, info.id);
+      }
       const sha256 = hasher ? hasher.digest('hex') : await hashOf(data);
-      await writer.createMetadata(
+      const written = await writer.createMetadata(
         {
           ...target.properties,
           id: target.id,
@@ -83,17 +92,19 @@ export async function complete(
         },
         target.partitionKey,
         subject,
+        { upsert },
       );
+      replaced = written.status === 200;
       // What an earlier attempt of this completion stored becomes this one's (marked with its id).
       const [reply] = await writer.commit();
       attachment = JSON.parse(reply!.body) as AttachmentResource;
       headers = passedBackHeaders(reply!);
-      await markBlob(data, committed.etag, String(attachment[UPLOAD_ID_PROPERTY]));
+      await markBlob(data, blobEtag, String(attachment[UPLOAD_ID_PROPERTY]));
       marked = true;
     } else {
       const upload = await managedUpload(data, info, context.settings.upstream.replayBufferBytes);
       try {
-        await writer.createMedia(upload, target.partitionKey, subject);
+        await writer.createMedia(upload, target.partitionKey, subject, upsert);
         const [reply] = await writer.commit();
         const measured = upload.measurement() ?? (await upload.finish());
         if (measured?.size !== size) throw new StagedBytesLost('the staged blob changed while it was read');
@@ -132,7 +143,7 @@ export async function complete(
     const pending = await writer.rollBack();
     // The blob is marked again as it was (the upload's, or an earlier attempt's attachment's, which the
     // rollback puts back), for the next attempt or the timer.
-    if (marked) await markBlob(data, undefined, committed.mark).catch(() => undefined);
+    if (marked && !replaced) await markBlob(data, undefined, committed.mark).catch(() => undefined);
     throw withPendingCleanup(err, pending);
   }
 }
@@ -180,9 +191,13 @@ function isInvalidBlockList(err: unknown): boolean {
 }
 
 /** Marks the committed blob with an upload id (only at the version committed, when given). */
-async function markBlob(data: BlockBlobClient, etag: string | undefined, uploadId: string): Promise<void> {
+async function markBlob(data: BlockBlobClient, etag: string | undefined, uploadId: string): Promise<string> {
   try {
-    await data.setMetadata({ [UPLOAD_ID_METADATA]: uploadId }, etag ? { conditions: { ifMatch: etag } } : {});
+    const reply = await data.setMetadata(
+      { [UPLOAD_ID_METADATA]: uploadId },
+      etag ? { conditions: { ifMatch: etag } } : {},
+    );
+    return reply.etag!;
   } catch (err) {
     throw storageError(err, 'Marking the blob');
   }

@@ -104,7 +104,7 @@ export const createUpload: RouteHandler = tus(async (request, params, context) =
     throw tooLarge(settings.uploads.maxUploadBytes);
   const metadata = request.headers.get('upload-metadata');
   const pairs = parseUploadMetadata(metadata);
-  const { id, properties, checkTaken } = attachmentIdFrom(pairs);
+  const { id, properties, upsert, checkTaken } = attachmentIdFrom(pairs, request.headers);
   const contentType = metadataText(pairs, 'filetype') || 'application/octet-stream';
   policy.contentType(contentType, `Attachment "${id}"`);
   const bodyType = mediaType(request.headers.get('content-type'));
@@ -122,7 +122,7 @@ export const createUpload: RouteHandler = tus(async (request, params, context) =
     if (reply.status === 200) {
       throw new BridgeError(
         'Conflict',
-        `Attachment "${id}" exists already; choose another name or set uniqueId.`,
+        `Attachment "${id}" exists already; choose another name, or the id choice unique or upsert.`,
       );
     }
     if (reply.status !== 404) throw upstreamError(reply, `Attachment "${id}"`);
@@ -139,7 +139,7 @@ export const createUpload: RouteHandler = tus(async (request, params, context) =
     expiresAt: now + settings.uploads.expirySeconds * 1000,
     length,
     metadata: metadata ?? undefined,
-    target: { address, partitionKey, id, contentType, properties },
+    target: { address, partitionKey, id, contentType, properties, upsert: upsert || undefined },
     staging,
     blob:
       staging === 'media' ? blobNameFor(address, partitionKey, id, uploadId) : UploadStore.dataName(uploadId),

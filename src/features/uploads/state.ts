@@ -21,6 +21,8 @@ export interface UploadTarget {
   contentType: string;
   /** Properties recorded on the attachment besides id, contentType and media (e.g. `originalName`). */
   properties?: Record<string, unknown> | undefined;
+  /** Create-or-replace (the `upsert` id choice): an attachment of that id is replaced at completion. */
+  upsert?: boolean | undefined;
 }
 
 /** The attachment an upload created, as the caller is told about it. */
