@@ -4,6 +4,7 @@ import { authenticator } from './auth/authenticate.js';
 import { CosmosClient } from './cosmos/client.js';
 import { CosmosError } from './cosmos/errors.js';
 import type { RequestContext } from './features/context.js';
+import { runCompletionTask } from './features/uploads/finish.js';
 import { toCallerError } from './http/error-edge.js';
 import { BridgeError, errorResponse } from './http/errors.js';
 import { describeError, silentLogger, type Logger } from './log.js';
@@ -50,7 +51,10 @@ export interface Bridge {
   readonly serve: (route: Route, request: Request, scope?: Scope) => Promise<Response>;
   /** Routes by URL under ROUTE_PREFIX, as the Functions host would, and serves. */
   readonly fetch: (request: Request) => Promise<Response>;
-  /** Does one clean-up task from the durable queue; throws when it must be tried again. */
+  /**
+   * Does one task from the durable queue (clean-up, or finishing a resumable upload's completion);
+   * throws when it must be tried again.
+   */
   readonly cleanUp: (message: unknown, attempt: { dequeueCount: number; log?: Logger }) => Promise<void>;
   readonly close: () => Promise<void>;
 }
@@ -77,6 +81,16 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
     queue: cleanupQueue,
     log: scopeLog,
     timeoutMs,
+  });
+
+  /** What a queued task that does a request's work needs: a request's context, with no caller. */
+  const taskContext = (scopeLog: Logger): RequestContext => ({
+    ...cleanupContext(scopeLog),
+    settings,
+    replayMemory,
+    caller: undefined,
+    policy: accessPolicy(settings, undefined),
+    cleanupBudgetMs: settings.upstream.retryBudgetMs,
   });
 
   async function serve(route: Route, request: Request, scope: Scope = newScope(log)): Promise<Response> {
@@ -138,7 +152,8 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
         return;
       }
       try {
-        await runTask(cleanupContext(taskLog), task);
+        if (task.kind === 'complete-upload') await runCompletionTask(taskContext(taskLog), task);
+        else await runTask(cleanupContext(taskLog), task);
       } catch (err) {
         const failures = (task.failures ?? 0) + 1;
         const fields = { ...taskIds(task), failures, ...describeError(err) };

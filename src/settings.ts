@@ -93,6 +93,13 @@ export interface UploadSettings {
   maxPatchBytes: number;
   /** How long an upload lives after its last write (UPLOAD_EXPIRY_SECONDS, at most 7 days). */
   expirySeconds: number;
+  /** How long an upload's lock lasts unrenewed (UPLOAD_LOCK_SECONDS, 15 to 60: Blob Storage's lease limits). */
+  lockSeconds: number;
+  /**
+   * How long the final PATCH waits for the attachment before answering that it is being made
+   * (UPLOAD_COMPLETION_WAIT_SECONDS, 0 to 200), in ms.
+   */
+  completionWaitMs: number;
   /** The container holding upload state (and, with managed media, the bytes until completion). */
   container: string;
   /** Where that container is; undefined when the settings name no blob endpoint (the routes then say so). */
@@ -156,6 +163,8 @@ export const DEFAULTS = {
   maxUploadBytes: 5 * 1024 * 1024 * 1024,
   functionsBodyLimit: 104_857_600,
   uploadExpirySeconds: 24 * 3600,
+  uploadLockSeconds: 30,
+  uploadCompletionWaitSeconds: 20,
   uploadsContainer: 'bridge-uploads',
   downloadSasTtlSeconds: 300,
 } as const;
@@ -395,6 +404,21 @@ function readUploads(env: Env, media: MediaSettings, cosmos: CosmosSettings): Up
       `UPLOAD_EXPIRY_SECONDS must be at most ${MAX_UPLOAD_EXPIRY_SECONDS} (7 days): Azure discards uncommitted blocks after that.`,
     );
   }
+  const lockSeconds = readInteger(env, 'UPLOAD_LOCK_SECONDS', DEFAULTS.uploadLockSeconds, 15);
+  if (lockSeconds > 60) {
+    throw new SettingsError('UPLOAD_LOCK_SECONDS must be 15 to 60: the limits of a Blob Storage lease.');
+  }
+  const completionWaitSeconds = readInteger(
+    env,
+    'UPLOAD_COMPLETION_WAIT_SECONDS',
+    DEFAULTS.uploadCompletionWaitSeconds,
+    0,
+  );
+  if (completionWaitSeconds > 200) {
+    throw new SettingsError(
+      'UPLOAD_COMPLETION_WAIT_SECONDS must be at most 200: an HTTP request must end within 230 s.',
+    );
+  }
   let ownerKey: KeyObject;
   if (present(env.UPLOADS_SECRET)) {
     const secret = env.UPLOADS_SECRET.trim();
@@ -411,6 +435,8 @@ function readUploads(env: Env, media: MediaSettings, cosmos: CosmosSettings): Up
     maxUploadBytes: readInteger(env, 'MAX_UPLOAD_BYTES', DEFAULTS.maxUploadBytes, 1),
     maxPatchBytes: readInteger(env, 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT', DEFAULTS.functionsBodyLimit, 1),
     expirySeconds,
+    lockSeconds,
+    completionWaitMs: completionWaitSeconds * 1000,
     container,
     storage: media.store === 'blob' ? media : readAppBlobStorage(env),
     ownerKey,

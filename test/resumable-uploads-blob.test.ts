@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { blobNameFor } from '../src/media/blob.js';
 import { startCuttingProxy } from './helpers/cutting-proxy.js';
 import { COLL, DB, FUNCTION_KEY, sha256, startStack, type Stack } from './helpers/stack.js';
+import { tusPut } from './helpers/tus-calls.js';
 
 const MiB = 1024 * 1024;
 let stack: Stack;
@@ -14,7 +15,7 @@ beforeAll(async () => {
   // No blob settings: the dev host starts Azurite for blob media, and uploads stage there too.
   stack = await startStack({
     env: { MEDIA_STORE: 'blob', AZURITE_PORT: '0' },
-    docs: ['tb-flaky', 'tb-fail'],
+    docs: ['tb-flaky', 'tb-fail', 'tb-read', 'tb-forged'],
   });
   media = BlobServiceClient.fromConnectionString(stack.host.azurite!.connectionString).getContainerClient(
     'attachments',
@@ -22,6 +23,12 @@ beforeAll(async () => {
 });
 afterEach(() => stack.emulator.faults.clear());
 afterAll(() => stack.close());
+
+/** The blob a blob-mode attachment's media URL names, in the media container. */
+const blobOf = (attachment: Record<string, unknown>) =>
+  media.getBlockBlobClient(
+    decodeURIComponent(new URL(String(attachment.media)).pathname).replace(/^\/[^/]+\/attachments\//, ''),
+  );
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 const creation = (doc: string, base = stack.host.url) =>
@@ -109,5 +116,66 @@ describe('resumable uploads in blob mode', () => {
       '',
     );
     expect(sha256(await media.getBlockBlobClient(name).downloadToBuffer())).toBe(sha256(file));
+  });
+
+  it('serves a tus-made attachment through the read side: ranges, upsert by id choice, delete with its blob', async () => {
+    const doc = 'tb-read';
+    const first = randomBytes(3 * MiB + 17);
+    const made = await tusPut(stack.host.url, doc, 'clip.mp4', first);
+    const firstBlob = blobOf(made.attachment);
+    const mediaUrl = `${stack.route(doc)}/clip.mp4/media`;
+    const part = await fetch(mediaUrl, { headers: { ...stack.headers(doc), range: 'bytes=100-1099' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-1099/${first.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(first.subarray(100, 1100))).toBe(true);
+    const whole = await fetch(mediaUrl, { headers: stack.headers(doc) });
+    expect(whole.status).toBe(200);
+    expect(sha256(Buffer.from(await whole.arrayBuffer()))).toBe(sha256(first));
+    // The same id again, create-or-replace chosen in Upload-Metadata: the attachment now holds the new
+    // file, and the blob it held before goes.
+    const second = randomBytes(2 * MiB + 5);
+    const replaced = await tusPut(stack.host.url, doc, 'clip.mp4', second, { idMode: 'upsert' });
+    expect(replaced.attachment).toMatchObject({ id: 'clip.mp4', sha256: sha256(second) });
+    const [only, ...others] = await stack.listAttachments(doc);
+    expect(others).toEqual([]);
+    expect(only).toMatchObject({ id: 'clip.mp4', size: second.length, sha256: sha256(second) });
+    expect(await firstBlob.exists()).toBe(false);
+    const now = await fetch(mediaUrl, { headers: stack.headers(doc) });
+    expect(sha256(Buffer.from(await now.arrayBuffer()))).toBe(sha256(second));
+    // Delete: the attachment and the blob its upload wrote.
+    const secondBlob = blobOf(replaced.attachment);
+    expect(await secondBlob.exists()).toBe(true);
+    const removed = await fetch(`${stack.route(doc)}/clip.mp4`, {
+      method: 'DELETE',
+      headers: stack.headers(doc),
+    });
+    expect(removed.status, await removed.clone().text()).toBe(204);
+    expect(await stack.listAttachments(doc)).toEqual([]);
+    expect(await secondBlob.exists()).toBe(false);
+  });
+
+  it('never reads or removes a tus blob for an attachment whose mark its metadata does not carry', async () => {
+    const doc = 'tb-forged';
+    const file = randomBytes(MiB + 1);
+    const made = await tusPut(stack.host.url, doc, 'kept.bin', file);
+    const blob = blobOf(made.attachment);
+    // The attachment's mark changed behind the bridge's back: the blob is no longer provably its.
+    const address = { db: DB, coll: COLL, doc };
+    const [current] = await stack.listAttachments(doc);
+    const forged = await stack.cosmos.replaceAttachment(
+      address,
+      'kept.bin',
+      JSON.stringify({ ...current, bridgeUploadId: 'someone-else' }),
+      { partitionKey: [doc], ifMatch: String(current!._etag) },
+    );
+    expect(forged.status).toBe(200);
+    const read = await fetch(`${stack.route(doc)}/kept.bin/media`, { headers: stack.headers(doc) });
+    expect(read.status).not.toBe(200);
+    const removed = await fetch(`${stack.route(doc)}/kept.bin`, {
+      method: 'DELETE',
+      headers: stack.headers(doc),
+    });
+    expect(removed.status).toBe(204);
+    expect(sha256(await blob.downloadToBuffer())).toBe(sha256(file));
   });
 });

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ownerOf, sameOwner } from '../src/features/uploads/identity.js';
-import { attachmentIdFrom, uniqueIdFor } from '../src/features/uploads/ids.js';
+import { attachmentIdFrom } from '../src/features/uploads/ids.js';
 import { parseChecksum, parseUploadMetadata } from '../src/features/uploads/protocol.js';
 import { blockId, recordedBlocks } from '../src/features/uploads/state.js';
 import { loadSettings, SettingsError } from '../src/settings.js';
@@ -105,20 +105,54 @@ describe('tus header parsing', () => {
     expect(() => parseChecksum('crc32 AAAA')).toThrow(/not supported/);
   });
 
-  it('takes the id from the file name, or makes a unique one', () => {
+  it('takes the id from the file name, or by the read side’s id choices in Upload-Metadata or headers', () => {
     const meta = (pairs: Record<string, string>) =>
       new Map(Object.entries(pairs).map(([key, value]) => [key, Buffer.from(value)]));
-    expect(attachmentIdFrom(meta({ filename: 'dir/photo.jpg' }))).toEqual({
+    const none = new Headers();
+    expect(attachmentIdFrom(meta({ filename: 'dir/photo.jpg' }), none)).toEqual({
       id: 'photo.jpg',
+      upsert: false,
       properties: undefined,
       checkTaken: true,
     });
-    const unique = attachmentIdFrom(meta({ filename: 'a?b#c.txt', uniqueId: '' }));
-    expect(unique.id).toMatch(/^[A-Za-z0-9_-]{8}-a_b_c\.txt$/);
-    expect(unique.properties).toEqual({ originalName: 'a?b#c.txt' });
-    expect(() => attachmentIdFrom(meta({}))).toThrow(/filename/);
-    expect(() => attachmentIdFrom(meta({ filename: 'x', upsert: 'true' }))).toThrow(/upsert/);
-    expect([...uniqueIdFor('x'.repeat(400))].length).toBe(255);
+    // A unique id is the read side's derivation (src/attachments/ids.ts), by any of its spellings.
+    for (const [pairs, headers] of [
+      [{ filename: 'a?b#c.txt', uniqueId: '' }, none],
+      [{ filename: 'a?b#c.txt', idMode: 'unique' }, none],
+      [{ filename: 'a?b#c.txt' }, new Headers({ 'x-bridge-id-mode': 'unique' })],
+    ] as const) {
+      const unique = attachmentIdFrom(meta(pairs), headers);
+      expect(unique.id).toMatch(/^[A-Za-z0-9_-]{8}-a_b_c\.txt$/);
+      expect(unique).toMatchObject({
+        upsert: false,
+        checkTaken: false,
+        properties: { originalName: 'a?b#c.txt' },
+      });
+    }
+    for (const [pairs, headers] of [
+      [{ filename: 'x.bin', upsert: 'true' }, none],
+      [{ filename: 'x.bin', idMode: 'upsert' }, none],
+      [{ filename: 'x.bin', 'x-ms-documentdb-is-upsert': 'true' }, none],
+      [{ filename: 'x.bin' }, new Headers({ 'x-ms-documentdb-is-upsert': 'true' })],
+    ] as const) {
+      expect(attachmentIdFrom(meta(pairs), headers)).toEqual({
+        id: 'x.bin',
+        upsert: true,
+        properties: undefined,
+        checkTaken: false,
+      });
+    }
+    expect(() => attachmentIdFrom(meta({}), none)).toThrow(/filename/);
+    expect(() => attachmentIdFrom(meta({ filename: 'x', idMode: 'unique', upsert: '' }), none)).toThrow(
+      /choose one/,
+    );
+    expect(() =>
+      attachmentIdFrom(meta({ filename: 'x', uniqueId: '' }), new Headers({ 'x-bridge-id-mode': 'upsert' })),
+    ).toThrow(/choose one/);
+    expect(() => attachmentIdFrom(meta({ filename: 'x', idMode: 'sometimes' }), none)).toThrow(/idMode/);
+    expect([...attachmentIdFrom(meta({ filename: 'x'.repeat(400), uniqueId: '' }), none).id].length).toBe(
+      255,
+    );
   });
 
   it('names blocks with ids of one length, in recorded order', () => {

@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import type { FunctionsHost } from '../src/functions-host/host.js';
 import { startCuttingProxy } from './helpers/cutting-proxy.js';
 import { COLL, DB, DOC, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
+import { tusPut } from './helpers/tus-calls.js';
 
 const MiB = 1024 * 1024;
 const UPLOADS = `uploads-${randomBytes(4).toString('hex')}`;
@@ -26,6 +27,7 @@ beforeAll(async () => {
       'tus-term',
       'tus-exp',
       'tus-defer',
+      'tus-read',
     ],
   });
   // A second instance of the app on the same emulator and storage; its uploads expire at once.
@@ -351,5 +353,41 @@ describe('resumable uploads (tus 1.0)', () => {
     await expect(uploads.getBlockBlobClient(`data/${id}`).getBlockList('all')).rejects.toMatchObject({
       statusCode: 404,
     });
+  });
+
+  it('serves a tus-made managed attachment through the read side: ranges, upsert by id choice, delete', async () => {
+    const doc = 'tus-read';
+    const first = randomBytes(3 * MiB + 17);
+    await tusPut(stack.host.url, doc, 'clip.mp4', first);
+    const mediaUrl = `${stack.route(doc)}/clip.mp4/media`;
+    const part = await fetch(mediaUrl, { headers: { ...stack.headers(doc), range: 'bytes=100-1099' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-1099/${first.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(first.subarray(100, 1100))).toBe(true);
+    const whole = await fetch(mediaUrl, { headers: stack.headers(doc) });
+    expect(sha256(Buffer.from(await whole.arrayBuffer()))).toBe(sha256(first));
+    // Create-or-replace chosen by the read side's header on the creation request.
+    const second = randomBytes(MiB + 3);
+    const replaced = await tusPut(
+      stack.host.url,
+      doc,
+      'clip.mp4',
+      second,
+      {},
+      { 'x-bridge-id-mode': 'upsert' },
+    );
+    expect(replaced.attachment).toMatchObject({ id: 'clip.mp4', sha256: sha256(second) });
+    const [only, ...others] = await stack.listAttachments(doc);
+    expect(others).toEqual([]);
+    expect(only).toMatchObject({ size: second.length, sha256: sha256(second) });
+    const now = await fetch(mediaUrl, { headers: stack.headers(doc) });
+    expect(sha256(Buffer.from(await now.arrayBuffer()))).toBe(sha256(second));
+    const removed = await fetch(`${stack.route(doc)}/clip.mp4`, {
+      method: 'DELETE',
+      headers: stack.headers(doc),
+    });
+    expect(removed.status).toBe(204);
+    expect(await stack.listAttachments(doc)).toEqual([]);
+    expect((await fetch(mediaUrl, { headers: stack.headers(doc) })).status).toBe(404);
   });
 });

@@ -4,8 +4,10 @@
 //
 // - 1 GiB in 8 MiB tus chunks (tus-js-client) against one multipart upload of the same 1 GiB file:
 //   throughput of each, their ratio, and the app's peak RSS (the worker process) during each.
-// - `--long`: 2 GiB through a link that drops every 30 s, which must still complete byte-exact
-//   (the attachment's SHA-256, computed by the bridge from the stored bytes, equals the file's).
+// - `--long`: 2 GiB (`--mib N` for less) through a link that drops every 30 s, which must still
+//   complete byte-exact: the attachment's SHA-256 equals the file's, and so does an independent hash
+//   of the stored bytes (managed: the emulator's own hash of the media it took; blob: the blob read
+//   back from Azurite).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,6 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { BlobClient } from '@azure/storage-blob';
 import { Upload } from 'tus-js-client';
 import { startAzurite } from '../../src/devhost/azurite.js';
 import { seedDemo, DEMO } from '../../src/emulator/seed.js';
@@ -25,6 +28,12 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MiB = 1024 * 1024;
 const KEY = 'bench-function-key-0123456789';
 const CHUNK = 8 * MiB;
+
+interface Attachment {
+  sha256?: string;
+  size?: number;
+  media?: string;
+}
 
 interface Measured {
   seconds: number;
@@ -68,9 +77,18 @@ async function main(): Promise<void> {
     if (long) {
       const proxy = await startCuttingProxy({ target: host.url, cutEveryMs: 30_000 });
       try {
-        const run = await measure(host, () => tus(file, proxy.url, 'flaky.bin', digest));
+        let stored: Attachment | undefined;
+        const run = await measure(host, async () => {
+          stored = await tus(file, proxy.url, 'flaky.bin', digest);
+          return stored.size!;
+        });
+        const media = String(stored!.media);
+        const independent = blob
+          ? await blobHash(azurite.connectionString, media)
+          : emulator.store.readMedia(media.replace(/^\/media\//, '')).media.sha256;
+        if (independent !== digest) throw new Error('the stored bytes are not the file');
         console.log(
-          `2 GiB over a link dropping every 30 s: complete and byte-exact in ${run.seconds.toFixed(0)} s ` +
+          `${size / MiB} MiB over a link dropping every 30 s: complete and byte-exact in ${run.seconds.toFixed(0)} s ` +
             `(${run.mibPerSecond.toFixed(1)} MiB/s, ${proxy.cuts} drops, peak RSS ${run.peakRssMiB.toFixed(0)} MiB)`,
         );
       } finally {
@@ -79,7 +97,10 @@ async function main(): Promise<void> {
       return;
     }
     const multipartRun = await measure(host, () => multipart(file, host!.url, size));
-    const tusRun = await measure(host, () => tus(file, host!.url, 'resumable.bin', digest));
+    const tusRun = await measure(
+      host,
+      async () => (await tus(file, host!.url, 'resumable.bin', digest)).size!,
+    );
     const line = (name: string, run: Measured) =>
       `${name.padEnd(26)} ${run.seconds.toFixed(1).padStart(6)} s ${run.mibPerSecond.toFixed(1).padStart(7)} MiB/s  peak RSS ${run.peakRssMiB.toFixed(0)} MiB`;
     console.log(line('multipart, one request', multipartRun));
@@ -167,7 +188,7 @@ function multipart(file: string, base: string, size: number): Promise<number> {
 }
 
 /** A tus upload of the whole file in CHUNK-sized PATCHes; checks the SHA-256 the bridge reports. */
-function tus(file: string, base: string, filename: string, digest: string): Promise<number> {
+function tus(file: string, base: string, filename: string, digest: string): Promise<Attachment> {
   return new Promise((resolve, reject) => {
     const upload = new Upload(createReadStream(file), {
       endpoint: `${base}/api/dbs/${DEMO.db}/colls/${DEMO.coll}/docs/${DEMO.doc}/attachments/uploads`,
@@ -176,19 +197,44 @@ function tus(file: string, base: string, filename: string, digest: string): Prom
       headers: { 'x-functions-key': KEY, 'x-ms-documentdb-partitionkey': JSON.stringify([DEMO.doc]) },
       metadata: { filename, filetype: 'application/octet-stream', uniqueId: 'true' },
       onError: reject,
+      // The final PATCH may answer 'completing' (the attachment takes longer than the inline wait,
+      // or the link dropped under it): GET answers 202 until the attachment exists, then 200 with it.
       onSuccess: () => {
         const url = new URL(new URL(upload.url!).pathname, base);
-        fetch(url, { headers: { 'x-functions-key': KEY } })
-          .then((r) => r.json() as Promise<{ attachment?: { sha256?: string; size?: number } }>)
-          .then(({ attachment }) => {
-            if (attachment?.sha256 !== digest) throw new Error('the stored upload is not byte-exact');
-            resolve(attachment.size!);
+        attachmentOf(url)
+          .then((attachment) => {
+            if (attachment.sha256 !== digest) throw new Error('the stored upload is not byte-exact');
+            resolve(attachment);
           })
           .catch(reject);
       },
     });
     upload.start();
   });
+}
+
+/** Asks `GET /api/uploads/{id}` until the upload is complete (every second, up to 10 minutes). */
+async function attachmentOf(url: URL): Promise<Attachment> {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const response = await fetch(url, { headers: { 'x-functions-key': KEY } });
+    const body = (await response.json()) as { attachment?: Attachment };
+    if (response.status === 200 && body.attachment) return body.attachment;
+    if (response.status !== 202 || Date.now() > deadline) {
+      throw new Error(`the upload did not complete: ${response.status} ${JSON.stringify(body)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+/** SHA-256 of a blob (blob mode's media URL) read back from Azurite. */
+async function blobHash(connectionString: string, media: string): Promise<string> {
+  // Azurite's URLs are path-style: /{account}/{container}/{blob}.
+  const [, , container, ...name] = new URL(media).pathname.split('/');
+  const blob = new BlobClient(connectionString, container!, decodeURIComponent(name.join('/')));
+  const hash = createHash('sha256');
+  for await (const chunk of (await blob.download()).readableStreamBody!) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** Writes `size` pseudo-random bytes (incompressible) and returns their SHA-256. */

@@ -22,6 +22,7 @@ export const ERRORS = {
   MethodNotAllowed: 405,
   RequestTimeout: 408,
   Conflict: 409,
+  Gone: 410,
   PreconditionFailed: 412,
   PayloadTooLarge: 413,
   HeadersTooLarge: 431,

@@ -163,7 +163,21 @@ export class BlobMediaStore implements MediaStore {
     // Only the blob this attachment's own upload wrote: a metadata attachment anyone made may name
     // any blob of the container, and must not read (or delete) another document's media through it.
     if (name === undefined || typeof mark !== 'string') return undefined;
-    if (name !== blobNameFor(owner.address, owner.partitionKey, id, mark)) return undefined;
+    if (name === blobNameFor(owner.address, owner.partitionKey, id, mark)) {
+      return { kind: 'blob', name, uploadId: mark };
+    }
+    // A resumable upload's blob is named for the tus upload (its blocks were staged there before the
+    // attachment had a mark), then marked with the attachment's mark: it is this attachment's when it
+    // is named for this document and attachment and its metadata carries this attachment's mark.
+    const writer = uploadSegmentOf(name);
+    if (writer === undefined || name !== blobNameFor(owner.address, owner.partitionKey, id, writer)) {
+      return undefined;
+    }
+    try {
+      if (!(await this.#writtenBy(name, mark))) return undefined;
+    } catch (err) {
+      throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, `Reading blob ${name}`, err) : err;
+    }
     return { kind: 'blob', name, uploadId: mark };
   }
 
@@ -316,6 +330,13 @@ export function blobNameFor(
   const name = segments.map(escapeSegment).join('/');
   if (name.length <= MAX_NAME_CHARS) return name;
   return `_long/${createHash('sha256').update(JSON.stringify(segments)).digest('hex')}`;
+}
+
+/** The upload-id segment of a name `blobNameFor` made (unescaped); undefined for any other name. */
+function uploadSegmentOf(name: string): string | undefined {
+  const segments = name.split('/');
+  if (segments.length !== 6) return undefined;
+  return segments[4]!.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /** The blob's address for the attachment's `media`: never with a SAS, which would hand storage access to readers. */

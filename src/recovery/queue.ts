@@ -1,11 +1,11 @@
 import type { QueueClient } from '@azure/storage-queue';
 import type { CleanupSettings } from '../settings.js';
-import type { CleanupTask } from './tasks.js';
+import type { QueueTask } from './tasks.js';
 
 /** Where clean-up tasks wait to be done: durable, seen by every instance of the app. */
 export interface CleanupQueue {
   /** Puts a task on the queue, to become visible after `delayMs` (whole seconds, at least 0). */
-  send(task: CleanupTask, delayMs: number): Promise<void>;
+  send(task: QueueTask, delayMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -26,7 +26,7 @@ export class StorageCleanupQueue implements CleanupQueue {
     this.#timeoutMs = timeoutMs;
   }
 
-  async send(task: CleanupTask, delayMs: number): Promise<void> {
+  async send(task: QueueTask, delayMs: number): Promise<void> {
     const queue = await this.#ready();
     const visibilityTimeout = Math.min(MAX_DELAY_S, Math.max(0, Math.ceil(delayMs / 1000)));
     await queue.sendMessage(Buffer.from(JSON.stringify(task)).toString('base64'), {

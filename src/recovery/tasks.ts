@@ -33,6 +33,23 @@ export type CleanupTask = (
   failures?: number;
 };
 
+/**
+ * Finishing a resumable upload whose bytes are all in (src/features/uploads/finish.ts): queued before
+ * the upload's state says it is completing, so that whichever instance is alive makes its attachment
+ * if the request that began it could not. `attempt` names the completion it was queued for; `waits`
+ * counts the times it found the upload locked (by the request still doing it) and came back later.
+ */
+export interface CompleteUploadTask {
+  kind: 'complete-upload';
+  upload: string;
+  attempt: string;
+  waits?: number;
+  failures?: number;
+}
+
+/** Everything the durable queue carries. */
+export type QueueTask = CleanupTask | CompleteUploadTask;
+
 /** Failed attempts after which a task is given up: it goes to the poison queue, with an error log line. */
 export const MAX_TASK_FAILURES = 8;
 
@@ -42,8 +59,13 @@ export function retryDelayMs(failures: number): number {
 }
 
 /** A queue message as a task; throws on anything else (such a message is dropped, with an error log). */
-export function parseTask(message: unknown): CleanupTask {
+export function parseTask(message: unknown): QueueTask {
   const value: unknown = typeof message === 'string' ? JSON.parse(message) : message;
+  const upload = value as Partial<CompleteUploadTask> | null;
+  if (upload?.kind === 'complete-upload') {
+    if (typeof upload.upload === 'string' && typeof upload.attempt === 'string') return upload as QueueTask;
+    throw new Error('not a completion task: no upload or attempt');
+  }
   const task = value as Partial<CleanupTask> | null;
   const record = task?.record as Partial<UploadRecord> | undefined;
   const validRecord =
@@ -76,8 +98,9 @@ export function parseTask(message: unknown): CleanupTask {
   throw new Error('not a clean-up task: unknown kind or fields');
 }
 
-/** The ids a log line needs to find a task's attachment again. */
-export function taskIds(task: CleanupTask): Record<string, unknown> {
+/** The ids a log line needs to find a task's attachment (or upload) again. */
+export function taskIds(task: QueueTask): Record<string, unknown> {
+  if (task.kind === 'complete-upload') return { task: task.kind, upload: task.upload, attempt: task.attempt };
   const { address, id, uploadId, blob } = task.record;
   return { task: task.kind, ...address, attachment: id, uploadId, ...(blob ? { blob } : {}) };
 }

@@ -9,6 +9,8 @@ export interface CuttingProxy {
   readonly cuts: number;
   /** Bytes passed from clients to the target so far. */
   readonly bytesUp: number;
+  /** Cuts every open connection now (the link drops while, say, the final request waits). */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -75,13 +77,11 @@ export async function startCuttingProxy({
     });
     upstream.pipe(client);
   });
-  const timer =
-    cutEveryMs === undefined
-      ? undefined
-      : setInterval(() => {
-          if (sockets.size > 0) cuts += 1;
-          for (const socket of sockets) socket.destroy();
-        }, cutEveryMs);
+  const cutAll = () => {
+    if (sockets.size > 0) cuts += 1;
+    for (const socket of sockets) socket.destroy();
+  };
+  const timer = cutEveryMs === undefined ? undefined : setInterval(cutAll, cutEveryMs);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
@@ -93,6 +93,7 @@ export async function startCuttingProxy({
     get bytesUp() {
       return bytesUp;
     },
+    cut: cutAll,
     async close() {
       clearInterval(timer);
       for (const socket of sockets) socket.destroy();

@@ -14,11 +14,26 @@ import { storageError } from './storage.js';
  */
 export const BLOCK_BYTES = 4 * 1024 * 1024;
 
+/**
+ * While a long PATCH streams, what it staged is recorded at most this often: an instance that dies
+ * mid-PATCH loses at most this much of the upload's progress. A PATCH records what it staged once
+ * more when it ends (the caller does), so an 8 MiB chunk costs one state write, not one per block.
+ */
+export const CHECKPOINT_MS = 10_000;
+
+export interface StagedBlocks {
+  /** Blocks under this request's tag, in sequence after those already recorded. */
+  blocks: number;
+  bytes: number;
+  /** The SHA-256 state after them (blob mode), when a hasher runs. */
+  hash: string | undefined;
+}
+
 export interface ChunkTarget {
   data: BlockBlobClient;
   /** This request's block id tag (hex, 8 bytes). */
   tag: string;
-  /** SHA-256 of the upload so far, continued over these bytes; undefined when it could not be kept. */
+  /** SHA-256 of the upload so far, continued over these bytes; undefined when none is kept. */
   hasher: IHasher | undefined;
   checksum: Checksum | undefined;
   /** Bytes left until the upload is complete; undefined while its length is deferred. */
@@ -26,30 +41,30 @@ export interface ChunkTarget {
   /** Fires when the request lost its lock. */
   lost: AbortSignal;
   /**
-   * Records `blocks` blocks of `bytes` bytes more under this request's tag, and the hash state after
-   * them: after each block, or (with a checksum) once the whole chunk checked out.
+   * Records blocks staged so far (a checkpoint, at most every CHECKPOINT_MS; never with a checksum,
+   * which must vouch for the whole chunk first). Later checkpoints and the end count from there.
    */
-  record(blocks: number, bytes: number, hashState: string | undefined): Promise<void>;
+  checkpoint(staged: StagedBlocks): Promise<void>;
 }
 
 export interface ReceivedChunk {
-  /** Bytes recorded by this request. */
-  recorded: number;
+  /** Staged and not yet recorded: the caller records them when the request ends. */
+  pending: StagedBlocks;
   /**
-   * The block holding the upload's last byte: staged, not recorded. It counts once the attachment is
-   * made, so that a failed completion leaves the upload one block short and the client sends it again.
+   * The block holding the upload's last byte, staged after the pending ones (with the hash state
+   * after it): the caller records it with the upload's completion.
    */
-  final: { blocks: number; bytes: number } | undefined;
+  final: { bytes: number; hash: string | undefined } | undefined;
   /** Why the chunk stopped early (the caller left, a storage failure, the lock lost), if it did. */
   failure: unknown;
 }
 
 /**
- * Streams one PATCH body into staged blocks of the data blob, recording each fully staged block in the
- * upload's state, so that HEAD reports what arrived even when the connection drops (the spec's SHOULD):
- * the block that was filling when it dropped is staged short and recorded too. With Upload-Checksum,
- * nothing is recorded until the whole chunk arrived and matched; a mismatch is a 460 and the chunk is
- * discarded (its blocks were staged under a tag no record names, so no commit ever includes them).
+ * Streams one PATCH body into staged blocks of the data blob. What fully arrived is kept even when
+ * the connection drops (the spec's SHOULD): the block that was filling then is staged short. With
+ * Upload-Checksum, nothing is kept until the whole chunk arrived and matched; a mismatch is a 460 and
+ * the chunk is discarded (its blocks were staged under a tag no record names, so no commit ever
+ * includes them).
  */
 export async function receiveChunk(source: Readable, target: ChunkTarget): Promise<ReceivedChunk> {
   const { hasher, checksum } = target;
@@ -58,15 +73,11 @@ export async function receiveChunk(source: Readable, target: ChunkTarget): Promi
   let fill = 0;
   let received = 0;
   let sequence = 0;
-  let recordedBlocks = 0;
-  let recorded = 0;
-  // With a checksum, what is recorded once the chunk checked out: every block but a final one.
-  let unrecordedBlocks = 0;
-  let unrecordedBytes = 0;
-  let savedState: string | undefined;
+  // Staged since the last checkpoint.
+  const pending: StagedBlocks = { blocks: 0, bytes: 0, hash: undefined };
+  let lastCheckpoint = performance.now();
   let final: ReceivedChunk['final'];
-  let pending: Promise<void> = Promise.resolve();
-  let failure: unknown;
+  let inFlight: Promise<void> = Promise.resolve();
 
   const stage = async (bytes: Buffer, isFinal: boolean): Promise<void> => {
     if (target.lost.aborted) throw target.lost.reason;
@@ -79,35 +90,35 @@ export async function receiveChunk(source: Readable, target: ChunkTarget): Promi
     } catch (err) {
       throw target.lost.aborted ? target.lost.reason : storageError(err, 'Staging a block');
     }
+    const hash = hasher ? Buffer.from(hasher.save()).toString('base64') : undefined;
     if (isFinal) {
-      final = { blocks: recordedBlocks + unrecordedBlocks + 1, bytes: bytes.length };
+      final = { bytes: bytes.length, hash };
       return;
     }
-    const state = hasher ? Buffer.from(hasher.save()).toString('base64') : undefined;
-    if (check) {
-      unrecordedBlocks += 1;
-      unrecordedBytes += bytes.length;
-      savedState = state;
-      return;
+    pending.blocks += 1;
+    pending.bytes += bytes.length;
+    pending.hash = hash;
+    if (!check && performance.now() - lastCheckpoint >= CHECKPOINT_MS) {
+      await target.checkpoint({ ...pending });
+      Object.assign(pending, { blocks: 0, bytes: 0, hash: undefined });
+      lastCheckpoint = performance.now();
     }
-    recordedBlocks += 1;
-    recorded += bytes.length;
-    await target.record(1, bytes.length, state);
   };
   // One block staged while the next fills: stages go in order, and a buffer is refilled only once
   // the stage that read it is done.
   const flush = async (isFinal: boolean): Promise<void> => {
     const bytes = buffers[0]!.subarray(0, fill);
-    await pending;
-    pending = stage(bytes, isFinal);
+    await inFlight;
+    inFlight = stage(bytes, isFinal);
     // Seen where it is awaited; until then it must not count as unhandled.
-    pending.catch(() => {});
+    inFlight.catch(() => {});
     buffers = [buffers[1]!, buffers[0]!];
     fill = 0;
-    if (isFinal) await pending;
+    if (isFinal) await inFlight;
   };
 
   const atEnd = () => target.remaining !== undefined && received === target.remaining;
+  let failure: unknown;
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       check?.update(chunk);
@@ -123,33 +134,32 @@ export async function receiveChunk(source: Readable, target: ChunkTarget): Promi
       }
     }
     if (fill > 0) await flush(atEnd());
-    await pending;
-    if (check && checksum) {
-      if (!check.digest().equals(checksum.digest)) {
-        throw new BridgeError(
-          'ChecksumMismatch',
-          'The chunk does not match its Upload-Checksum; it was discarded.',
-        );
-      }
-      if (unrecordedBlocks > 0) await target.record(unrecordedBlocks, unrecordedBytes, savedState);
-      recorded += unrecordedBytes;
+    await inFlight;
+    if (check && checksum && !check.digest().equals(checksum.digest)) {
+      Object.assign(pending, { blocks: 0, bytes: 0, hash: undefined });
+      final = undefined;
+      throw new BridgeError(
+        'ChecksumMismatch',
+        'The chunk does not match its Upload-Checksum; it was discarded.',
+      );
     }
-    return { recorded, final, failure: undefined };
+    return { pending, final, failure: undefined };
   } catch (err) {
     failure = err;
   }
   // The caller left (or crawled): keep what fully arrived, as a short block, unless a checksum must
   // vouch for it or it would complete the upload (which only a whole request may do).
   try {
-    await pending;
+    await inFlight;
     if (!check && fill > 0 && !atEnd() && callerLeftOrSlow(failure)) {
       await flush(false);
-      await pending;
+      await inFlight;
     }
   } catch {
     // The first failure is the one to tell.
   }
-  return { recorded, final: undefined, failure };
+  if (check) Object.assign(pending, { blocks: 0, bytes: 0, hash: undefined });
+  return { pending, final: undefined, failure };
 }
 
 /** The caller's own failures after which what arrived is still good: it left, or sent too slowly. */

@@ -6,6 +6,9 @@ import { isRestError, uploadStore } from './storage.js';
 export const EXPIRY_FUNCTION = 'expireUploads';
 export const EXPIRY_SCHEDULE = '0 */10 * * * *';
 
+/** How long past its expiry an upload that is still completing is left to its completion task. */
+const COMPLETING_GRACE_MS = 24 * 3600 * 1000;
+
 /**
  * Removes every upload past its expiry: the staged bytes (uncommitted blocks, or a committed blob
  * that is still the upload's own), then the state. A lock still held on an expired upload is broken
@@ -21,6 +24,9 @@ export async function expireUploads(settings: Settings, log: Logger, now = Date.
       const stored = await store.read(id);
       // Written again since it was listed (a PATCH moved its expiry on): not expired after all.
       if (stored && stored.info.expiresAt > now) continue;
+      // Its completion task is still at it (or failing for now, up to about 40 minutes): removing its
+      // bytes under it could leave an attachment made by a crashed attempt pointing at nothing.
+      if (stored?.info.completing && now < stored.info.expiresAt + COMPLETING_GRACE_MS) continue;
       const blob = await store.infoBlob(id);
       await blob
         .getBlobLeaseClient()

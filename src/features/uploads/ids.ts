@@ -1,25 +1,34 @@
-import { randomBytes } from 'node:crypto';
-import { assertValidId } from '../../cosmos/ids.js';
+import {
+  chooseId,
+  combine,
+  ID_MODE_FIELD,
+  idChoiceFromField,
+  idChoiceFromHeaders,
+  UPSERT_HEADER,
+  type IdChoice,
+} from '../create/id-choice.js';
 import { BridgeError } from '../../http/errors.js';
 import { metadataFlag, metadataText } from './protocol.js';
 
-/** The property a unique id keeps the file's own name in. */
-export const ORIGINAL_NAME_PROPERTY = 'originalName';
-/** Characters of random prefix in a unique id: 48 bits, base64url. */
-const PREFIX_CHARS = 8;
-const MAX_ID_CHARS = 255;
+/** What a resumable upload will create: the attachment id, how, and whether to check it is free first. */
+export interface UploadAttachmentId {
+  id: string;
+  /** Create-or-replace at completion (Cosmos DB's upsert), through the AttachmentWriter. */
+  upsert: boolean;
+  /** Recorded on the attachment: the name a unique id was made from (`originalName`). */
+  properties: Record<string, unknown> | undefined;
+  /** A plain create: a taken id is refused at creation, before any byte is sent. */
+  checkTaken: boolean;
+}
 
 /**
- * The attachment an upload will create, from its Upload-Metadata: `filename` (required) is the id, as
- * a multipart part's file name is; `uniqueId` makes a fresh id from it (a random prefix and the
- * sanitised name, the name kept as `originalName`), so a taken name never fails an upload; `upsert`
- * (create-or-replace) is refused for now (see docs/resumable-uploads.md).
+ * The attachment an upload will create, from its Upload-Metadata and the creation request's headers:
+ * `filename` (required) is the id, as a multipart part's file name is. The id choices are the read
+ * side's (src/features/create/id-choice.ts), made by the same headers (`x-bridge-id-mode`,
+ * `x-ms-documentdb-is-upsert`) or by Upload-Metadata keys of the form fields' names (`idMode`,
+ * `x-ms-documentdb-is-upsert`), plus the flags `uniqueId` and `upsert`; choices that disagree are 400.
  */
-export function attachmentIdFrom(pairs: Map<string, Buffer>): {
-  id: string;
-  properties: Record<string, unknown> | undefined;
-  checkTaken: boolean;
-} {
+export function attachmentIdFrom(pairs: Map<string, Buffer>, headers: Headers): UploadAttachmentId {
   const filename = metadataText(pairs, 'filename');
   if (filename === undefined || filename === '') {
     throw new BridgeError(
@@ -29,30 +38,19 @@ export function attachmentIdFrom(pairs: Map<string, Buffer>): {
   }
   // A path in a file name is reduced to its last segment, as for multipart parts.
   const name = filename.split(/[/\\]/).pop()!;
-  if (metadataFlag(pairs, 'upsert')) {
-    throw new BridgeError(
-      'BadRequest',
-      'Create-or-replace ("upsert") is not available for resumable uploads yet; use uniqueId or a free name.',
-    );
-  }
-  if (metadataFlag(pairs, 'uniqueId')) {
-    return { id: uniqueIdFor(name), properties: { [ORIGINAL_NAME_PROPERTY]: name }, checkTaken: false };
-  }
-  return {
-    id: assertValidId(name, 'file name (Upload-Metadata "filename")'),
-    properties: undefined,
-    checkTaken: true,
-  };
+  const choice = combine(idChoiceFromHeaders(headers), metadataChoice(pairs)) ?? 'name';
+  const chosen = chooseId(choice, name, 'file name (Upload-Metadata "filename")');
+  return { ...chosen, checkTaken: choice === 'name' };
 }
 
-/** A random prefix, a dash and the name made valid as an id (forbidden characters become `_`). */
-export function uniqueIdFor(name: string): string {
-  const prefix = randomBytes(6).toString('base64url').slice(0, PREFIX_CHARS);
-  // eslint-disable-next-line no-control-regex
-  let rest = [...name.replace(/[/\\?#\u0000-\u001f\u007f-\u009f]/gu, '_')]
-    .slice(0, MAX_ID_CHARS - PREFIX_CHARS - 1)
-    .join('')
-    .replace(/ +$/, '');
-  if (rest === '' || rest === '.' || rest === '..') rest = 'file';
-  return assertValidId(`${prefix}-${rest}`, 'unique id');
+/** The id choice Upload-Metadata makes, or undefined when it makes none. */
+function metadataChoice(pairs: Map<string, Buffer>): IdChoice | undefined {
+  let choice: IdChoice | undefined;
+  for (const key of [ID_MODE_FIELD, UPSERT_HEADER]) {
+    const value = metadataText(pairs, key);
+    if (value !== undefined) choice = combine(choice, idChoiceFromField(key, value));
+  }
+  if (metadataFlag(pairs, 'uniqueId')) choice = combine(choice, 'unique');
+  if (metadataFlag(pairs, 'upsert')) choice = combine(choice, 'upsert');
+  return choice;
 }

@@ -2,15 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { BlobLeaseClient } from '@azure/storage-blob';
 import { BridgeError } from '../../http/errors.js';
 import type { Logger } from '../../log.js';
-import { isRestError, storageError, type UploadStore } from './storage.js';
+import { isRestError, storageError, type StoredInfo, type UploadStore } from './storage.js';
 
 /**
- * How long a lock lasts without renewal (Blob Storage allows 15 to 60 s): an instance that crashed
- * mid-PATCH holds up its upload for at most this long.
+ * How long a lock lasts without renewal by default (UPLOAD_LOCK_SECONDS; Blob Storage allows 15 to
+ * 60 s): an instance that crashed mid-PATCH holds up its upload for at most this long.
  */
 export const LEASE_SECONDS = 30;
-/** Renewed this often while a request holds it: two renewals may fail before it lapses. */
-const RENEW_MS = (LEASE_SECONDS * 1000) / 3;
 
 /**
  * One request's hold on an upload: a lease on its info blob, which every write of the state must
@@ -24,35 +22,64 @@ export class UploadLock {
   readonly #timer: NodeJS.Timeout;
   #released = false;
 
-  private constructor(lease: BlobLeaseClient, log: Logger) {
+  private constructor(lease: BlobLeaseClient, seconds: number, log: Logger) {
     this.#lease = lease;
-    this.#timer = setInterval(() => {
-      this.#lease.renewLease().catch((err: unknown) => {
-        if (this.#released) return;
-        log.warn('an upload lock could not be renewed; the request stops', {
-          status: isRestError(err) ? err.statusCode : undefined,
+    // Renewed at a third of its length: two renewals may fail before it lapses.
+    this.#timer = setInterval(
+      () => {
+        this.#lease.renewLease().catch((err: unknown) => {
+          if (this.#released) return;
+          log.warn('an upload lock could not be renewed; the request stops', {
+            status: isRestError(err) ? err.statusCode : undefined,
+          });
+          this.#controller.abort(
+            locked('The upload lock was lost; ask for the offset and send the rest again.'),
+          );
         });
-        this.#controller.abort(
-          locked('The upload lock was lost; ask for the offset and send the rest again.'),
-        );
-      });
-    }, RENEW_MS).unref();
+      },
+      (seconds * 1000) / 3,
+    ).unref();
   }
 
-  /** Takes the upload's lock, or refuses with 423 when another request holds it. */
-  static async acquire(store: UploadStore, uploadId: string, log: Logger): Promise<UploadLock> {
-    const blob = await store.infoBlob(uploadId);
+  /**
+   * Takes the upload's lock, or refuses with 423 when another request holds it. Taken only while the
+   * state is still at the version read (If-Match), so that what was read is what the lock protects
+   * and needs no second read; if it changed meanwhile, the lock is taken anyway and the state read
+   * again. `stored` is the state under the lock.
+   */
+  static async acquire(
+    store: UploadStore,
+    read: StoredInfo,
+    seconds: number,
+    log: Logger,
+  ): Promise<{ lock: UploadLock; stored: StoredInfo }> {
+    const blob = await store.infoBlob(read.info.id);
     const lease = blob.getBlobLeaseClient(randomUUID());
-    try {
-      await lease.acquireLease(LEASE_SECONDS);
-    } catch (err) {
-      if (isRestError(err) && err.statusCode === 409) {
-        throw locked('Another request is writing to this upload; try again when it is done.');
+    const take = async (conditions?: { ifMatch: string }) => {
+      try {
+        await lease.acquireLease(seconds, conditions ? { conditions } : {});
+        return true;
+      } catch (err) {
+        if (isRestError(err) && err.statusCode === 412) return false;
+        if (isRestError(err) && err.statusCode === 409) {
+          throw locked('Another request is writing to this upload; try again when it is done.');
+        }
+        if (isRestError(err) && err.statusCode === 404) throw new BridgeError('NotFound', 'No such upload.');
+        throw storageError(err, 'Locking the upload');
       }
-      if (isRestError(err) && err.statusCode === 404) throw new BridgeError('NotFound', 'No such upload.');
-      throw storageError(err, 'Locking the upload');
+    };
+    if (await take({ ifMatch: read.etag }))
+      return { lock: new UploadLock(lease, seconds, log), stored: read };
+    await take();
+    const lock = new UploadLock(lease, seconds, log);
+    try {
+      const fresh = await store.read(read.info.id);
+      if (!fresh) throw new BridgeError('NotFound', 'No such upload.');
+      return { lock, stored: fresh };
+    } catch (err) {
+      await lock.release();
+      throw err;
     }
-    return new UploadLock(lease, log);
   }
 
   get leaseId(): string {

@@ -35,6 +35,8 @@ const EXPOSED = [
   'Tus-Checksum-Algorithm',
   'Content-Location',
   'X-Attachment',
+  'X-Upload-State',
+  'Retry-After',
   'X-Request-Id',
 ].join(', ');
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createSHA256, type IHasher } from 'hash-wasm';
 import { newUploadId } from '../../attachments/record.js';
 import { callOptionsFrom, upstreamError } from '../../http/cosmos-replies.js';
 import { toCallerError } from '../../http/error-edge.js';
@@ -9,8 +8,9 @@ import { blobNameFor } from '../../media/blob.js';
 import { documentAddress } from '../address.js';
 import { bodyLimits } from '../body-limits.js';
 import type { RequestContext, RouteHandler, RouteParams } from '../context.js';
-import { receiveChunk } from './chunk.js';
-import { complete } from './completion.js';
+import { receiveChunk, type StagedBlocks } from './chunk.js';
+import { beginCompletion, finish } from './finish.js';
+import { hasherAt } from './hashing.js';
 import { ownerOf, sameOwner } from './identity.js';
 import { attachmentIdFrom } from './ids.js';
 import { UploadLock } from './lock.js';
@@ -27,10 +27,10 @@ import {
   tusHeaders,
 } from './protocol.js';
 import {
-  blockId,
   isExpired,
   isUploadId,
-  recordedBlocks,
+  phaseOf,
+  withBlocks,
   type CompletedAttachment,
   type UploadInfo,
 } from './state.js';
@@ -104,7 +104,7 @@ export const createUpload: RouteHandler = tus(async (request, params, context) =
     throw tooLarge(settings.uploads.maxUploadBytes);
   const metadata = request.headers.get('upload-metadata');
   const pairs = parseUploadMetadata(metadata);
-  const { id, properties, checkTaken } = attachmentIdFrom(pairs);
+  const { id, properties, upsert, checkTaken } = attachmentIdFrom(pairs, request.headers);
   const contentType = metadataText(pairs, 'filetype') || 'application/octet-stream';
   policy.contentType(contentType, `Attachment "${id}"`);
   const bodyType = mediaType(request.headers.get('content-type'));
@@ -122,7 +122,7 @@ export const createUpload: RouteHandler = tus(async (request, params, context) =
     if (reply.status === 200) {
       throw new BridgeError(
         'Conflict',
-        `Attachment "${id}" exists already; choose another name or set uniqueId.`,
+        `Attachment "${id}" exists already; choose another name, or the id choice unique or upsert.`,
       );
     }
     if (reply.status !== 404) throw upstreamError(reply, `Attachment "${id}"`);
@@ -139,7 +139,7 @@ export const createUpload: RouteHandler = tus(async (request, params, context) =
     expiresAt: now + settings.uploads.expirySeconds * 1000,
     length,
     metadata: metadata ?? undefined,
-    target: { address, partitionKey, id, contentType, properties },
+    target: { address, partitionKey, id, contentType, properties, upsert: upsert || undefined },
     staging,
     blob:
       staging === 'media' ? blobNameFor(address, partitionKey, id, uploadId) : UploadStore.dataName(uploadId),
@@ -187,15 +187,18 @@ export const serveUpload: RouteHandler = tus(async (request, params, context) =>
   if (isExpired(stored.info)) throw new BridgeError('NotFound', 'The upload expired.');
   const prefix = url.pathname.replace(/\/uploads\/[^/]+\/?$/, '');
   const { info } = stored;
+  const phase = phaseOf(info);
   switch (method) {
     case 'HEAD':
+      if (phase === 'failed') throw gone(info);
       return new Response(null, {
         status: 200,
         headers: { ...stateHeaders(info), 'cache-control': 'no-store' },
       });
     case 'GET':
-      return jsonResponse(200, describe(info, prefix), { 'cache-control': 'no-store' });
+      return describe(info, prefix);
     case 'PATCH': {
+      if (phase === 'failed') throw gone(info);
       const outcome = await append(
         request,
         stored,
@@ -207,7 +210,14 @@ export const serveUpload: RouteHandler = tus(async (request, params, context) =>
       return new Response(null, { status: 204, headers: outcome.headers });
     }
     case 'DELETE':
-      await terminate(info, store, context);
+      if (phase === 'completing') {
+        throw new BridgeError(
+          'Locked',
+          'The upload is being completed; GET it for its attachment, or try again once that is done.',
+          { 'retry-after': '2' },
+        );
+      }
+      await terminate(stored, store, context);
       return new Response(null, { status: 204 });
     default:
       throw new BridgeError('MethodNotAllowed', 'An upload takes HEAD, PATCH, DELETE, GET and OPTIONS.', {
@@ -218,8 +228,11 @@ export const serveUpload: RouteHandler = tus(async (request, params, context) =>
 
 /**
  * One chunk of bytes at `offset`: checked against the state (409 for the wrong offset), under the
- * upload's lock (423 while another request holds it), streamed into staged blocks, recorded block by
- * block; when it completes the upload, the attachment is created before the answer.
+ * upload's lock (423 while another request holds it), streamed into staged blocks and recorded when
+ * the request ends (and every CHECKPOINT_MS while a long one streams). When it completes the upload,
+ * the completion begins (finish.ts) and the answer carries the attachment if it is made within
+ * UPLOAD_COMPLETION_WAIT_SECONDS. A complete or completing upload is answered from its state, without
+ * the lock.
  */
 async function append(
   request: Request,
@@ -245,15 +258,14 @@ async function append(
     );
   }
   check(stored.info, offset, newLength, declared, settings.uploads.maxUploadBytes);
-  if (stored.info.completed) return { headers: completedHeaders(stored.info, prefix) };
-  const lock = await UploadLock.acquire(store, stored.info.id, context.log);
+  if (allIn(stored.info)) return { headers: allInHeaders(stored.info, prefix) };
+  const held = await UploadLock.acquire(store, stored, settings.uploads.lockSeconds, context.log);
+  const { lock } = held;
+  let handedOver = false;
   try {
-    // What another request may have written before the lock was taken.
-    const fresh = await store.read(stored.info.id);
-    if (!fresh) throw new BridgeError('NotFound', 'No such upload.');
-    check(fresh.info, offset, newLength, declared, settings.uploads.maxUploadBytes);
-    if (fresh.info.completed) return { headers: completedHeaders(fresh.info, prefix) };
-    let current = fresh;
+    let current = held.stored;
+    check(current.info, offset, newLength, declared, settings.uploads.maxUploadBytes);
+    if (allIn(current.info)) return { headers: allInHeaders(current.info, prefix) };
     const save = async (info: UploadInfo) => {
       current = { info, etag: await store.write(info, current.etag, lock.leaseId) };
     };
@@ -262,8 +274,17 @@ async function append(
     }
     const { info } = current;
     const remaining = info.length === undefined ? undefined : info.length - offset;
-    const hasher = await hasherAt(info);
     const tag = randomBytes(8).toString('hex');
+    const record = async (staged: StagedBlocks) => {
+      if (staged.blocks === 0) return;
+      await save({
+        ...current.info,
+        segments: withBlocks(current.info.segments, tag, staged.blocks, staged.bytes),
+        offset: current.info.offset + staged.bytes,
+        hash: staged.hash,
+        expiresAt: Date.now() + settings.uploads.expirySeconds * 1000,
+      });
+    };
     const body = takeBody(
       noBody ? new Request('http://localhost/') : request,
       context,
@@ -275,46 +296,70 @@ async function append(
     const received = await receiveChunk(body.stream, {
       data: await store.data(info),
       tag,
-      hasher,
+      hasher: await hasherAt(info),
       checksum,
       remaining,
       lost: lock.lost,
-      record: async (blocks, bytes, hash) => {
-        const segments = current.info.segments.map((segment) => ({ ...segment }));
-        if (segments.at(-1)?.tag !== tag) segments.push({ tag, blocks: 0, bytes: 0 });
-        const last = segments.at(-1)!;
-        last.blocks += blocks;
-        last.bytes += bytes;
-        await save({
-          ...current.info,
-          segments,
-          offset: current.info.offset + bytes,
-          hash,
-          expiresAt: Date.now() + settings.uploads.expirySeconds * 1000,
-        });
-      },
+      checkpoint: record,
     });
-    if (received.failure !== undefined) throw rootCause(received.failure, body, request.signal.aborted);
     const length = current.info.length;
-    if (length !== undefined && current.info.offset + (received.final?.bytes ?? 0) === length) {
-      const blocks = recordedBlocks(current.info.segments);
-      if (received.final) blocks.push(blockId(tag, received.final.blocks - 1));
-      const { completed } = await complete(
-        { info: current.info, etag: current.etag, lock, blocks, hasher },
-        context,
-        store,
-      );
-      context.log.info('resumable upload completed', {
-        upload: info.id,
-        attachment: info.target.id,
-        size: length,
-      });
-      return { headers: completedHeaders({ ...current.info, offset: length, completed }, prefix) };
+    const arrived = received.pending.bytes + (received.final?.bytes ?? 0);
+    if (received.failure !== undefined || length === undefined || current.info.offset + arrived !== length) {
+      try {
+        // What fully arrived counts, even when the request broke off.
+        await record(received.pending);
+      } catch (err) {
+        if (received.failure === undefined) throw err;
+      }
+      if (received.failure !== undefined) throw rootCause(received.failure, body, request.signal.aborted);
+      return { headers: stateHeaders(current.info) };
     }
-    return { headers: stateHeaders(current.info) };
+    const begun = await beginCompletion(current, lock, { tag, ...received }, context, store);
+    handedOver = true;
+    return await answerCompletion(begun, lock, context, store, prefix);
   } finally {
-    await lock.release();
+    if (!handedOver) await lock.release();
   }
+}
+
+/**
+ * Runs the completion and answers with the attachment if it is made within the wait; otherwise the
+ * answer says it is being made (the run goes on, and the queued task stands behind it). A failure
+ * for good is the answer's error; one for now leaves the upload completing, for the task.
+ */
+async function answerCompletion(
+  begun: StoredInfo,
+  lock: UploadLock,
+  context: RequestContext,
+  store: UploadStore,
+  prefix: string,
+): Promise<{ headers: Record<string, string> }> {
+  const run = finish(begun, lock, context, store, { lastAttempt: false, by: 'request' });
+  let timer: NodeJS.Timeout | undefined;
+  const waited = await Promise.race([
+    run,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, context.settings.uploads.completionWaitMs, undefined);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  if (waited === undefined) {
+    context.log.info('resumable upload answered while its attachment is being made', {
+      upload: begun.info.id,
+    });
+    return { headers: stateHeaders(begun.info) };
+  }
+  if (waited.kind === 'complete') return { headers: completedHeaders(waited.info, prefix) };
+  if (waited.kind === 'pending') return { headers: stateHeaders(begun.info) };
+  throw waited.error;
+}
+
+/** Complete, or completing: every byte is in, and PATCH and HEAD say so without the lock. */
+function allIn(info: UploadInfo): boolean {
+  return info.completed !== undefined || info.completing !== undefined;
+}
+
+function allInHeaders(info: UploadInfo, prefix: string): Record<string, string> {
+  return info.completed ? completedHeaders(info, prefix) : stateHeaders(info);
 }
 
 /** The checks a PATCH must pass against the state, before and again under the lock. */
@@ -332,9 +377,12 @@ function check(
     if (newLength > maxUploadBytes) throw tooLarge(maxUploadBytes);
     if (newLength < offset) throw new BridgeError('BadRequest', 'Upload-Length is smaller than the offset.');
   }
-  if (info.completed) {
+  if (allIn(info)) {
     if (offset === info.length && (declared ?? 0) === 0) return;
-    throw new BridgeError('Conflict', 'The upload is complete.');
+    throw new BridgeError(
+      'Conflict',
+      `Every byte of the upload is in (Upload-Offset ${info.length}); ${info.completed ? 'it is complete' : 'its attachment is being made'}.`,
+    );
   }
   if (offset !== info.offset) {
     throw new BridgeError(
@@ -348,26 +396,25 @@ function check(
   }
 }
 
-/** SHA-256 of the upload so far, continued from its saved state; undefined when that cannot be had. */
-async function hasherAt(info: UploadInfo): Promise<IHasher | undefined> {
-  const hasher = await createSHA256();
-  hasher.init();
-  if (info.offset === 0) return hasher;
-  if (info.hash === undefined) return undefined;
+/**
+ * Termination: the staged bytes and the state go; an attachment already made stays (it is the
+ * caller's). A completing upload is refused before this (423).
+ */
+async function terminate(stored: StoredInfo, store: UploadStore, context: RequestContext): Promise<void> {
+  const { info } = stored;
+  const { lock, stored: current } = await UploadLock.acquire(
+    store,
+    stored,
+    context.settings.uploads.lockSeconds,
+    context.log,
+  );
   try {
-    hasher.load(Buffer.from(info.hash, 'base64'));
-    return hasher;
-  } catch {
-    // Saved by an incompatible version of hash-wasm: completion reads the bytes back instead.
-    return undefined;
-  }
-}
-
-/** Termination: the staged bytes and the state go; an attachment already made stays (it is the caller's). */
-async function terminate(info: UploadInfo, store: UploadStore, context: RequestContext): Promise<void> {
-  const lock = await UploadLock.acquire(store, info.id, context.log);
-  try {
-    await store.removeData(info);
+    if (current.info.completing) {
+      throw new BridgeError('Locked', 'The upload is being completed; try again once that is done.', {
+        'retry-after': '2',
+      });
+    }
+    await store.removeData(current.info);
     await store.remove(info.id, lock.leaseId);
   } finally {
     await lock.release();
@@ -375,14 +422,22 @@ async function terminate(info: UploadInfo, store: UploadStore, context: RequestC
   context.log.info('resumable upload terminated', { upload: info.id });
 }
 
+/** HEAD and PATCH on an upload whose completion failed and whose bytes are gone. */
+function gone(info: UploadInfo): BridgeError {
+  return new BridgeError('Gone', `The upload failed and its bytes are gone: ${info.failed?.message ?? ''}`);
+}
+
+/** The tus state of an upload: a completing one reports every byte (clients are done sending). */
 function stateHeaders(info: UploadInfo): Record<string, string> {
+  const phase = phaseOf(info);
   return {
     'upload-offset': String(info.offset),
     ...(info.length === undefined
       ? { 'upload-defer-length': '1' }
       : { 'upload-length': String(info.length) }),
     ...(info.metadata === undefined ? {} : { 'upload-metadata': info.metadata }),
-    ...(info.completed ? {} : { 'upload-expires': httpDate(info.expiresAt) }),
+    ...(phase === 'uploading' ? { 'upload-expires': httpDate(info.expiresAt) } : {}),
+    'x-upload-state': info.failed && phase === 'uploading' ? 'failed' : phase,
   };
 }
 
@@ -406,19 +461,33 @@ function attachmentPath({ target }: UploadInfo, prefix: string): string {
   return `${prefix}/dbs/${enc(db)}/colls/${enc(coll)}/docs/${enc(doc)}/attachments/${enc(target.id)}`;
 }
 
-/** GET: the upload as JSON, with its attachment once complete. */
-function describe(info: UploadInfo, prefix: string): Record<string, unknown> {
-  return {
+/**
+ * GET: the upload as JSON. 200 while it uploads and once complete (with its attachment); 202 with
+ * Retry-After while the attachment is being made; once a completion failed for good, that failure's
+ * status and JSON error, with `completable` saying whether sending the bytes from `offset` again
+ * completes it (else the upload is gone and must start over).
+ */
+function describe(info: UploadInfo, prefix: string): Response {
+  const phase = phaseOf(info);
+  const body = {
     id: info.id,
+    state: info.failed && phase === 'uploading' ? 'failed' : phase,
     offset: info.offset,
     length: info.length ?? null,
-    expires: info.completed ? null : new Date(info.expiresAt).toISOString(),
+    expires: phase === 'uploading' ? new Date(info.expiresAt).toISOString() : null,
     complete: info.completed !== undefined,
     attachmentId: info.target.id,
     ...(info.completed
       ? { attachment: info.completed.attachment, location: attachmentPath(info, prefix) }
       : {}),
   };
+  const headers = { 'cache-control': 'no-store' };
+  if (phase === 'completing') return jsonResponse(202, body, { ...headers, 'retry-after': '2' });
+  if (info.failed && (phase === 'uploading' || phase === 'failed')) {
+    const { status, code, message, completable } = info.failed;
+    return jsonResponse(status, { code, message, ...body, completable }, headers);
+  }
+  return jsonResponse(200, body, headers);
 }
 
 function mediaType(value: string | null): string {

@@ -18,6 +18,19 @@ const EXPIRES_METADATA = 'expires';
 /** Blob metadata naming the upload that wrote a blob (as the blob media store marks its blobs). */
 export const UPLOAD_ID_METADATA = 'bridgeuploadid';
 
+/**
+ * A state write refused because the state is no longer at the version read, or the lock is no longer
+ * this request's: another request (or a completion task) has the upload now.
+ */
+export class StateChanged extends BridgeError {
+  constructor() {
+    super(
+      'Conflict',
+      'The upload changed meanwhile (another request wrote to it); ask for its offset again.',
+    );
+  }
+}
+
 /** An info blob as read: its JSON and the version it was read at. */
 export interface StoredInfo {
   info: UploadInfo;
@@ -88,12 +101,7 @@ export class UploadStore {
       });
       return reply.etag!;
     } catch (err) {
-      if (isRestError(err) && (err.statusCode === 412 || err.statusCode === 409)) {
-        throw new BridgeError(
-          'Conflict',
-          'The upload changed meanwhile (another request wrote to it); ask for its offset again.',
-        );
-      }
+      if (isRestError(err) && (err.statusCode === 412 || err.statusCode === 409)) throw new StateChanged();
       throw storageError(err, 'Writing upload state');
     }
   }
