@@ -113,7 +113,8 @@ describe('an instance killed mid-recovery', () => {
       );
       await kill(first.child);
       emulator.faults.clear();
-      expect(await findLate()).toBeUndefined(); // not stored yet
+      // Stored by now or soon (3 s after it came in; how long the kill took depends on the machine's
+      // load): either way before the message comes back from the queue, 2 s after the dead look took it.
       second = await instance();
       const undone = () => appLines(second!.output()).find((line) => line.settled === 'undone');
       await waitFor(() => undone() !== undefined, 30_000, 'the second instance settling');

@@ -653,7 +653,7 @@ function uploadOffset(): Json {
           'x-request-id': ref('headers/RequestId'),
         },
       },
-      ...errorAnswers(TUS, { head: true, headers: TUS_ANSWER_HEADERS }),
+      ...errorAnswers([...TUS, 'Gone'], { head: true, headers: TUS_ANSWER_HEADERS }),
     },
   };
 }
@@ -680,7 +680,7 @@ function uploadChunk(method: 'patch' | 'post'): Json {
           'x-request-id': ref('headers/RequestId'),
         },
       },
-      ...errorAnswers(TUS_WRITE, { cosmos: true, headers: TUS_ANSWER_HEADERS }),
+      ...errorAnswers([...TUS_WRITE, 'Gone'], { cosmos: true, headers: TUS_ANSWER_HEADERS }),
     },
   };
 }
@@ -751,7 +751,10 @@ function uploadOverride(): Json {
         },
         content: { 'application/json': { schema: schemaRef('UploadStatus') } },
       },
-      ...errorAnswers([...TUS_WRITE, 'MethodNotAllowed'], { cosmos: true, headers: TUS_ANSWER_HEADERS }),
+      ...errorAnswers([...TUS_WRITE, 'Gone', 'MethodNotAllowed'], {
+        cosmos: true,
+        headers: TUS_ANSWER_HEADERS,
+      }),
     },
   };
 }
