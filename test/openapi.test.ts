@@ -222,6 +222,15 @@ describe('served by the app', () => {
     expect(await head.text()).toBe('');
   });
 
+  it('answers HEAD on the upload page and its files with the headers of GET and no body', async () => {
+    for (const path of ['/ui', '/ui/app.js']) {
+      const head = await fetch(`${api()}${path}`, { method: 'HEAD' });
+      expect(head.status, path).toBe(200);
+      expect(head.headers.get('content-security-policy'), path).toContain("script-src 'self'");
+      expect(await head.text(), path).toBe('');
+    }
+  });
+
   it('takes tus PATCH, HEAD, GET and DELETE through POST with X-HTTP-Method-Override, and OPTIONS', async () => {
     const tus = { 'x-functions-key': FUNCTION_KEY, 'tus-resumable': '1.0.0' };
     const create = async () => {

@@ -701,22 +701,44 @@ function terminateUpload(method: 'delete' | 'post'): Json {
   };
 }
 
+/** Lets an error answer be a failed upload's state too (a GET of an upload whose completion failed). */
+function withUploadFailure(errors: Record<string, Answer>): Record<string, Answer> {
+  for (const answer of Object.values(errors)) {
+    const json = (answer.content as Record<string, { schema: Json }> | undefined)?.['application/json'];
+    if (json) json.schema = { anyOf: [json.schema, schemaRef('UploadFailure')] };
+  }
+  return errors;
+}
+
 function uploadStatus(): Json {
+  const headers = {
+    'Cache-Control': { required: true, schema: { const: 'no-store' } },
+    ...TUS_ANSWER_HEADERS,
+    'x-request-id': ref('headers/RequestId'),
+  };
+  // An upload whose completion failed answers with that failure's status: the error, beside the state.
+  const errors = errorAnswers([...TUS, 'Gone', 'PayloadTooLarge', 'UnsupportedMediaType'], {
+    cosmos: true,
+    headers: TUS_ANSWER_HEADERS,
+  });
+  withUploadFailure(errors);
   return {
     operationId: 'uploadStatus',
     tags: ['resumable'],
     summary: 'The upload as JSON, with its attachment once complete',
     responses: {
       '200': {
-        description: 'The upload.',
-        headers: {
-          'Cache-Control': { required: true, schema: { const: 'no-store' } },
-          ...TUS_ANSWER_HEADERS,
-          'x-request-id': ref('headers/RequestId'),
-        },
+        description: 'The upload: still uploading, or complete with its attachment.',
+        headers,
         content: { 'application/json': { schema: schemaRef('UploadStatus') } },
       },
-      ...errorAnswers(TUS, { headers: TUS_ANSWER_HEADERS }),
+      '202': {
+        description:
+          'Every byte arrived and the attachment is being made (a durable task finishes it): ask again.',
+        headers: { ...headers, 'Retry-After': ref('headers/RetryAfter') },
+        content: { 'application/json': { schema: schemaRef('UploadStatus') } },
+      },
+      ...errors,
     },
   };
 }
@@ -751,10 +773,22 @@ function uploadOverride(): Json {
         },
         content: { 'application/json': { schema: schemaRef('UploadStatus') } },
       },
-      ...errorAnswers([...TUS_WRITE, 'Gone', 'MethodNotAllowed'], {
-        cosmos: true,
-        headers: TUS_ANSWER_HEADERS,
-      }),
+      '202': {
+        description: 'With `GET`: the attachment is being made; ask again.',
+        headers: {
+          'Cache-Control': { schema: { const: 'no-store' } },
+          'Retry-After': ref('headers/RetryAfter'),
+          ...TUS_ANSWER_HEADERS,
+          'x-request-id': ref('headers/RequestId'),
+        },
+        content: { 'application/json': { schema: schemaRef('UploadStatus') } },
+      },
+      ...withUploadFailure(
+        errorAnswers([...TUS_WRITE, 'Gone', 'MethodNotAllowed'], {
+          cosmos: true,
+          headers: TUS_ANSWER_HEADERS,
+        }),
+      ),
     },
   };
 }
@@ -1202,11 +1236,34 @@ function components(): Json {
         },
         additionalProperties: { type: 'string', contentMediaType: 'application/octet-stream' },
       },
+      UploadFailure: {
+        type: 'object',
+        description: 'An upload whose completion failed: the error, and the upload as `UploadStatus` has it.',
+        required: ['code', 'message', 'id', 'state', 'offset', 'complete', 'completable'],
+        properties: {
+          code: { type: 'string' },
+          message: { type: 'string' },
+          completable: {
+            type: 'boolean',
+            description:
+              'True when sending the last chunk again can complete it; false when it must start over.',
+          },
+          id: { type: 'string' },
+          state: { enum: ['uploading', 'failed'] },
+          offset: { type: 'integer', minimum: 0 },
+          length: { type: ['integer', 'null'], minimum: 0 },
+          expires: { type: ['string', 'null'], format: 'date-time' },
+          complete: { const: false },
+          attachmentId: { type: 'string' },
+        },
+        additionalProperties: false,
+      },
       UploadStatus: {
         type: 'object',
-        required: ['id', 'offset', 'length', 'expires', 'complete', 'attachmentId'],
+        required: ['id', 'state', 'offset', 'length', 'expires', 'complete', 'attachmentId'],
         properties: {
           id: { type: 'string' },
+          state: { enum: ['uploading', 'completing', 'complete', 'failed'] },
           offset: { type: 'integer', minimum: 0 },
           length: { type: ['integer', 'null'], minimum: 0 },
           expires: { type: ['string', 'null'], format: 'date-time' },
