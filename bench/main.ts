@@ -15,7 +15,15 @@ import { profileBridges } from './scenarios/profile.js';
 import { measureSmall } from './scenarios/small.js';
 import { measureThroughput } from './scenarios/throughput.js';
 import { measureTricklers } from './scenarios/tricklers.js';
-import { startAdapter, startFunctions, startProxy, startSink, startStorage, type Group } from './stack.js';
+import {
+  setBridgeEnv,
+  startAdapter,
+  startFunctions,
+  startProxy,
+  startSink,
+  startStorage,
+  type Group,
+} from './stack.js';
 import { checkTargets } from './targets.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,6 +31,7 @@ const WORK_DIR = join(ROOT, '.bench-tmp');
 
 async function main(): Promise<void> {
   const plan = parsePlan(process.argv.slice(2));
+  setBridgeEnv(plan.bridgeEnv);
   const started = performance.now();
   const log = (line: string) =>
     console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
@@ -36,6 +45,7 @@ async function main(): Promise<void> {
     machine: { ...describeMachine(), loadAverageAtEnd: [] },
     revision: revision(),
     nodeArgs: plan.nodeArgs,
+    bridgeEnv: plan.bridgeEnv,
     scenarios: {},
   };
   log(

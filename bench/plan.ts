@@ -25,6 +25,8 @@ export interface Plan {
   profileBytes: number;
   /** Node flags of the bridge processes: the node:http adapter, the host and the worker. */
   nodeArgs: { adapter: string[]; host: string[]; worker: string[] };
+  /** Settings for both bridges beyond the benchmark's own (`--env NAME=value`). */
+  bridgeEnv: Record<string, string>;
   /** Upper bound for one client job, so nothing can hang the benchmark. */
   jobTimeoutMs: number;
 }
@@ -37,8 +39,9 @@ const USAGE = `npm run bench [-- options]
   --worker-node-args "FLAGS"   node flags of the Functions worker (default "${RECOMMENDED_NODE_OPTIONS.join(' ')}")
   --adapter-node-args "FLAGS"  node flags of the node:http adapter process (same default)
   --host-node-args "FLAGS"     node flags of the local Functions host process (same default)
+  --env NAME=value      a setting for both bridges (repeatable), e.g. --env REPLAY_BUFFER_BYTES=0
   --no-publish          leave BENCHMARKS.md untouched
-Any *-node-args option implies --no-publish.`;
+Any *-node-args or --env option implies --no-publish.`;
 
 export function parsePlan(argv: string[]): Plan {
   const plan: Plan = {
@@ -59,6 +62,7 @@ export function parsePlan(argv: string[]): Plan {
       host: [...RECOMMENDED_NODE_OPTIONS],
       worker: [...RECOMMENDED_NODE_OPTIONS],
     },
+    bridgeEnv: {},
     jobTimeoutMs: 300_000,
   };
   const flags = (value: string | undefined) => (value ?? '').split(' ').filter(Boolean);
@@ -97,6 +101,12 @@ export function parsePlan(argv: string[]): Plan {
       plan.publish = false;
     } else if (arg === '--host-node-args') {
       plan.nodeArgs.host = flags(argv[++i]);
+      plan.publish = false;
+    } else if (arg === '--env') {
+      const setting = argv[++i] ?? '';
+      const at = setting.indexOf('=');
+      if (at < 1) throw new Error(`--env: NAME=value\n${USAGE}`);
+      plan.bridgeEnv[setting.slice(0, at)] = setting.slice(at + 1);
       plan.publish = false;
     } else if (arg === '--no-publish') {
       plan.publish = false;

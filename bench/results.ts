@@ -34,6 +34,8 @@ export interface Results {
   /** Git commit of the measured code, with "+changes" when the tree was dirty. */
   revision: string;
   nodeArgs: { adapter: string[]; host: string[]; worker: string[] };
+  /** Settings given with --env (none in a published run). */
+  bridgeEnv: Record<string, string>;
   scenarios: Partial<Record<string, ScenarioResult>>;
   /** Text summaries of the profile scenario, by process. */
   profiles?: Record<string, string>;

@@ -74,6 +74,12 @@ export async function startStorage(): Promise<{ connectionString: string; server
   return { connectionString: azuriteConnectionString(blob.origin, queue.origin), servers: [blob, queue] };
 }
 
+/** Settings every bridge of this run gets besides the benchmark's own (`--env`). */
+let extraBridgeEnv: Record<string, string> = {};
+export function setBridgeEnv(env: Record<string, string>): void {
+  extraBridgeEnv = { ...env };
+}
+
 function bridgeEnv(sink: Server, storage: string): Record<string, string> {
   return {
     PORT: '0',
@@ -85,6 +91,7 @@ function bridgeEnv(sink: Server, storage: string): Record<string, string> {
     MAX_REQUEST_BYTES: String(MAX_PART_BYTES + 1024 * 1024),
     FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: String(MAX_PART_BYTES + 2 * 1024 * 1024),
     UPSTREAM_CONNECTIONS: String(POOL_SIZE),
+    ...extraBridgeEnv,
   };
 }
 

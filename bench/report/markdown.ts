@@ -78,7 +78,12 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
       `load average (1, 5, 15 min) ${machine.loadAverageAtStart.join(', ')} at the start, ${machine.loadAverageAtEnd.join(', ')} at the end.`,
     '',
     `Node flags: node:http adapter ${flags(results.nodeArgs.adapter)}, local Functions host ${flags(results.nodeArgs.host)}, ` +
-      `worker ${flags(results.nodeArgs.worker)}.`,
+      `worker ${flags(results.nodeArgs.worker)}.` +
+      (Object.keys(results.bridgeEnv).length > 0
+        ? ` Settings: ${Object.entries(results.bridgeEnv)
+            .map(([name, value]) => `\`${name}=${value}\``)
+            .join(', ')}.`
+        : ''),
     '',
     '### Targets',
     '',

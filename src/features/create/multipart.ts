@@ -29,7 +29,13 @@ export async function fromMultipart(
   const body = callerBody(request, bodyLimits(context));
   let reader: ReturnType<typeof readMultipart>;
   try {
-    reader = readMultipart(body.stream, contentType, settings.limits, () => callerLeft());
+    reader = readMultipart(
+      body.stream,
+      contentType,
+      settings.limits,
+      () => callerLeft(),
+      declaredLength(request),
+    );
   } catch (err) {
     body.stream.destroy();
     throw err;
@@ -85,13 +91,19 @@ async function uploadFilePart(
     );
   }
   const id = assertValidId(part.filename, `file name "${part.filename}"`);
-  const upload = await fileUpload(part.stream, id, part.mimeType, context);
+  const upload = await fileUpload(part.stream, id, part.mimeType, context, part.maxBytes);
   try {
     const reply = await writer.createMedia(upload, partitionKey, `File "${id}"`);
     return { ...resourceOf(reply.body), ...(await upload.measured()) };
   } finally {
     upload.release();
   }
+}
+
+/** The request's Content-Length, when it declared one. */
+export function declaredLength(request: Request): number | undefined {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  return Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
 }
 
 function partitionKeyFromField(

@@ -10,7 +10,7 @@ import { documentAddress } from '../address.js';
 import { bodyLimits } from '../body-limits.js';
 import type { RequestContext, RouteParams } from '../context.js';
 import { fileUpload } from './file-upload.js';
-import { fromMultipart } from './multipart.js';
+import { declaredLength, fromMultipart } from './multipart.js';
 
 /** Longest Slug accepted: a 255-character id, every character percent-encoded UTF-8. */
 const MAX_SLUG_CHARS = 255 * 12;
@@ -60,7 +60,7 @@ async function fromRawMedia(
   const caller = callerBody(request, bodyLimits(context));
   const writer = new AttachmentWriter(context, address, options.sessionToken);
   try {
-    const upload = await fileUpload(caller.stream, id, type, context);
+    const upload = await fileUpload(caller.stream, id, type, context, declaredLength(request));
     try {
       const reply = await writer.createMedia(upload, partitionKey, `Attachment "${id}"`);
       if (request.signal.aborted) throw callerLeft();
