@@ -18,6 +18,8 @@ import {
 } from './jobs.js';
 import { ATTACHMENTS_PATH, BRIDGE_ATTACHMENTS_PATH, PARTITION_KEY, signedCreateHeaders } from './signing.js';
 
+/** Between one slow caller's start and the next's. */
+const TRICKLE_STAGGER_MS = 80;
 /** No request may hang the benchmark. */
 const REQUEST_TIMEOUT_MS = 120_000;
 
@@ -229,7 +231,11 @@ async function trickle(job: TrickleJob): Promise<TrickleResult> {
     req.on('error', done);
     req.on('close', done);
   };
-  for (let i = 0; i < job.count; i++) start();
+  // Staggered over a few seconds, as slow callers arrive: not all cut off (and replaced) at one moment.
+  for (let i = 0; i < job.count; i++) {
+    start();
+    await new Promise((resolve) => setTimeout(resolve, TRICKLE_STAGGER_MS));
+  }
   process.stderr.write(`${CLIENT_READY}\n`);
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, job.maxSeconds * 1000);

@@ -5,8 +5,10 @@
 // benchmark's --cpu-prof, which NODE_OPTIONS does not take).
 import { fileURLToPath } from 'node:url';
 import { startFunctionsHost } from '../src/functions-host/host.js';
-import { RECOMMENDED_NODE_OPTIONS } from '../src/runtime.js';
+import { RECOMMENDED_NODE_OPTIONS, tuneRuntime } from '../src/runtime.js';
 
+// As `npm start` does for its host process (src/devhost/main.ts).
+tuneRuntime();
 const APP_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const words = (value: string | undefined) => (value ?? '').split(' ').filter(Boolean);
 
