@@ -3,7 +3,7 @@
 // @azure/functions), a load generator process per measurement, all on 127.0.0.1. Prints medians with
 // min and max, saves the raw figures under .bench-tmp/, and publishes BENCHMARKS.md.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAllNow, stopAll, type Server } from './children.js';
 import { describeMachine, loadAverage, revision } from './machine.js';
@@ -15,13 +15,16 @@ import { profileBridges } from './scenarios/profile.js';
 import { measureSmall } from './scenarios/small.js';
 import { measureThroughput } from './scenarios/throughput.js';
 import { measureTricklers } from './scenarios/tricklers.js';
+import type { Bridges } from './scenarios/common.js';
 import {
+  prepareBuild,
   setBridgeEnv,
   startAdapter,
   startFunctions,
   startProxy,
   startSink,
   startStorage,
+  type Build,
   type Group,
 } from './stack.js';
 import { checkTargets } from './targets.js';
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
     revision: revision(),
     nodeArgs: plan.nodeArgs,
     bridgeEnv: plan.bridgeEnv,
+    compare: plan.compare,
     scenarios: {},
   };
   log(
@@ -67,9 +71,11 @@ async function main(): Promise<void> {
   const json = `${JSON.stringify(results, null, 2)}\n`;
   await writeFile(join(WORK_DIR, `results-${stamp}.json`), json);
   await writeFile(join(WORK_DIR, 'results.json'), json);
-  const checks = checkTargets(results);
+  const checks = plan.compare.length > 0 ? [] : checkTargets(results);
   console.log(`\n${consoleSummary(checks)}`);
   const markdownPath = plan.publish ? join(ROOT, 'BENCHMARKS.md') : join(WORK_DIR, 'BENCHMARKS.md');
+  // An unpublished report starts afresh each time.
+  if (!plan.publish) await rm(markdownPath, { force: true });
   await publishMarkdown(markdownPath, results, checks);
   log(`wrote ${markdownPath} and .bench-tmp/results-${stamp}.json`);
 }
@@ -92,23 +98,35 @@ async function runScenarios(
     // Fresh bridges per scenario: their memory, connections and compiled code belong to it alone.
     const groups: Group[] = [];
     try {
-      const adapter = await startAdapter(sink, storage, plan.nodeArgs.adapter);
-      groups.push(adapter);
-      const functions = await startFunctions(sink, storage, plan.nodeArgs);
-      groups.push(functions);
-      const servers = { sink, adapter, functions };
+      const bridges: Bridges[] = [];
+      const builds: Build[] = [
+        { name: '', dir: undefined },
+        ...(scenario === 'tricklers'
+          ? []
+          : plan.compare.map(({ name, dir }) => ({ name, dir: resolve(ROOT, dir) }))),
+      ];
+      for (const build of builds) {
+        await prepareBuild(build);
+        const label = build.name ? `${build.name}-` : '';
+        const adapter = await startAdapter(sink, storage, plan.nodeArgs.adapter, `${label}adapter`, build);
+        groups.push(adapter);
+        const functions = await startFunctions(sink, storage, plan.nodeArgs, [], `${label}functions`, build);
+        groups.push(functions);
+        bridges.push({ build: build.name, adapter, functions });
+      }
       if (scenario === 'throughput') {
         const proxy = await startProxy(sink);
         try {
-          results.scenarios.throughput = await measureThroughput(plan, { ...servers, proxy }, log);
+          results.scenarios.throughput = await measureThroughput(plan, { sink, proxy, bridges }, log);
         } finally {
           await proxy.stop();
         }
       } else if (scenario === 'small') {
-        results.scenarios.small = await measureSmall(plan, servers, log);
+        results.scenarios.small = await measureSmall(plan, { sink, bridges }, log);
       } else if (scenario === 'concurrency') {
-        results.scenarios.concurrency = await measureConcurrency(plan, servers, log);
+        results.scenarios.concurrency = await measureConcurrency(plan, { sink, bridges }, log);
       } else {
+        const { adapter, functions } = bridges[0]!;
         results.scenarios.tricklers = await measureTricklers(
           plan,
           { sink, bridges: [functions, adapter] },

@@ -27,6 +27,11 @@ export interface Plan {
   nodeArgs: { adapter: string[]; host: string[]; worker: string[] };
   /** Settings for both bridges beyond the benchmark's own (`--env NAME=value`). */
   bridgeEnv: Record<string, string>;
+  /**
+   * Other builds of the bridge (a checkout with node_modules and dist/) measured beside this one in
+   * the same run, for before-and-after figures (`--compare name=dir,...`).
+   */
+  compare: { name: string; dir: string }[];
   /** Upper bound for one client job, so nothing can hang the benchmark. */
   jobTimeoutMs: number;
 }
@@ -40,6 +45,9 @@ const USAGE = `npm run bench [-- options]
   --adapter-node-args "FLAGS"  node flags of the node:http adapter process (same default)
   --host-node-args "FLAGS"     node flags of the local Functions host process (same default)
   --env NAME=value      a setting for both bridges (repeatable), e.g. --env REPLAY_BUFFER_BYTES=0
+  --compare a=DIR,b=DIR other builds (checkouts with node_modules and dist/) measured beside this one,
+                        interleaved, in throughput, small and concurrency; their figures go to a section
+                        of their own
   --no-publish          leave BENCHMARKS.md untouched
 Any *-node-args or --env option implies --no-publish.`;
 
@@ -63,6 +71,7 @@ export function parsePlan(argv: string[]): Plan {
       worker: [...RECOMMENDED_NODE_OPTIONS],
     },
     bridgeEnv: {},
+    compare: [],
     jobTimeoutMs: 300_000,
   };
   const flags = (value: string | undefined) => (value ?? '').split(' ').filter(Boolean);
@@ -108,6 +117,12 @@ export function parsePlan(argv: string[]): Plan {
       if (at < 1) throw new Error(`--env: NAME=value\n${USAGE}`);
       plan.bridgeEnv[setting.slice(0, at)] = setting.slice(at + 1);
       plan.publish = false;
+    } else if (arg === '--compare') {
+      for (const item of (argv[++i] ?? '').split(',').filter(Boolean)) {
+        const at = item.indexOf('=');
+        if (at < 1) throw new Error(`--compare: name=dir,...\n${USAGE}`);
+        plan.compare.push({ name: item.slice(0, at), dir: item.slice(at + 1) });
+      }
     } else if (arg === '--no-publish') {
       plan.publish = false;
     } else if (arg === '--help' || arg === '-h') {

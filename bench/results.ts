@@ -36,6 +36,8 @@ export interface Results {
   nodeArgs: { adapter: string[]; host: string[]; worker: string[] };
   /** Settings given with --env (none in a published run). */
   bridgeEnv: Record<string, string>;
+  /** Other builds measured beside this one (--compare). */
+  compare: { name: string; dir: string }[];
   scenarios: Partial<Record<string, ScenarioResult>>;
   /** Text summaries of the profile scenario, by process. */
   profiles?: Record<string, string>;

@@ -1,6 +1,6 @@
-import { mkdtemp } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import type { EmulatorStats } from '../src/emulator/server.js';
@@ -95,16 +95,39 @@ function bridgeEnv(sink: Server, storage: string): Record<string, string> {
   };
 }
 
+/**
+ * Another build of the bridge to measure beside this one: a checkout with node_modules and dist/.
+ * This benchmark's two entry points are copied into its dist/bench/, where they load that build.
+ */
+export interface Build {
+  name: string;
+  /** Absolute; undefined for this checkout. */
+  dir: string | undefined;
+}
+
+export async function prepareBuild(build: Build): Promise<void> {
+  if (!build.dir) return;
+  await mkdir(join(build.dir, 'dist', 'bench'), { recursive: true });
+  for (const entry of [ENTRY.adapter, ENTRY.functions]) {
+    await copyFile(entry, join(build.dir, 'dist', 'bench', basename(entry)));
+  }
+}
+
+function entryOf(build: Build | undefined, entry: string): string {
+  return build?.dir ? join(build.dir, 'dist', 'bench', basename(entry)) : entry;
+}
+
 /** The bridge on node:http through its fetch adapter: one process (bench/direct-host.ts). */
 export async function startAdapter(
   sink: Server,
   storage: string,
   nodeArgs: string[],
   label = 'adapter',
+  build?: Build,
 ): Promise<Group> {
   const server = await startServer({
     name: label,
-    entry: ENTRY.adapter,
+    entry: entryOf(build, ENTRY.adapter),
     env: bridgeEnv(sink, storage),
     ready: READY,
     logFile: logFile(label),
@@ -125,10 +148,11 @@ export async function startFunctions(
   nodeArgs: { host: string[]; worker: string[] },
   extraWorkerArgs: string[] = [],
   label = 'functions',
+  build?: Build,
 ): Promise<Group> {
   const server = await startServer({
     name: label,
-    entry: ENTRY.functions,
+    entry: entryOf(build, ENTRY.functions),
     env: {
       ...bridgeEnv(sink, storage),
       BENCH_WORKER_NODE_ARGS: nodeArgs.worker.join(' '),

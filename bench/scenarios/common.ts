@@ -85,3 +85,16 @@ export function recordCosts(
   record(result, path, 'cpu:sink', (costs.cpu.sink! / per) * scale);
   result.load.push(costs.load);
 }
+
+/** One build's bridges: the node:http adapter and the local Functions host. */
+export interface Bridges {
+  /** '' for the checkout being measured; the --compare name for another build. */
+  build: string;
+  adapter: Group;
+  functions: Group;
+}
+
+/** A row name: as it is for this checkout, prefixed with the build's name for another. */
+export function rowName(build: string, path: string): string {
+  return build ? `${build}: ${path}` : path;
+}

@@ -2,22 +2,37 @@ import { runClient, type Server } from '../children.js';
 import type { ConcurrentUploadsJob, JobResult, Target } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import type { Group, Member } from '../stack.js';
+import type { Member } from '../stack.js';
 import { percentile } from '../stats.js';
-import { bridgeTarget, GiB, measure, MiB, recordCosts, rotated, uniqueId, type Log } from './common.js';
+import {
+  bridgeTarget,
+  GiB,
+  measure,
+  MiB,
+  recordCosts,
+  rotated,
+  rowName,
+  uniqueId,
+  type Bridges,
+  type Log,
+} from './common.js';
 
 /** Many uploads at once, each bridge beside direct: total rate, latency of each upload, CPU and peak memory. */
 export async function measureConcurrency(
   plan: Plan,
-  servers: { sink: Server; adapter: Group; functions: Group },
+  servers: { sink: Server; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, adapter, functions } = servers;
+  const { sink, bridges } = servers;
   const paths: { name: string; target: Target; members: Member[] }[] = [
     { name: 'direct', target: { kind: 'sink', origin: sink.origin }, members: [] },
-    { name: 'adapter', target: bridgeTarget(adapter), members: adapter.members },
-    { name: 'functions', target: bridgeTarget(functions), members: functions.members },
   ];
+  for (const { build, adapter, functions } of bridges) {
+    paths.push(
+      { name: rowName(build, 'adapter'), target: bridgeTarget(adapter), members: adapter.members },
+      { name: rowName(build, 'functions'), target: bridgeTarget(functions), members: functions.members },
+    );
+  }
   const { bytes, concurrency, perWorker } = plan.concurrency;
   const result = emptyScenario({ bytes, concurrency, perWorker });
   const job = (target: Target, name: string, rounds: number): ConcurrentUploadsJob => ({
@@ -26,7 +41,7 @@ export async function measureConcurrency(
     bytes,
     concurrency,
     perWorker: rounds,
-    idPrefix: uniqueId(`cc-${name}`),
+    idPrefix: uniqueId(`cc-${name.replace(/\W+/g, '-')}`),
   });
 
   // Warm-up: every connection of the pools opened and the code paths compiled.

@@ -11,8 +11,9 @@ import { bridgeTarget, MiB, uniqueId, type Log } from './common.js';
 
 /**
  * Where the CPU goes: a fresh node:http adapter and a fresh local Functions host, each taking one
- * large multipart upload alone, under `--cpu-prof` (each process's main thread) and, where `perf` is
- * installed, `perf record` (every thread and the kernel). Profiles stay under `dir`.
+ * large multipart upload alone, under `--cpu-prof` (each process's main thread; startup and a warm-up
+ * upload included) and, in a second pass with fresh processes where `perf` is installed, under `perf
+ * record` (every thread and the kernel, the measured upload only). Profiles stay under `dir`.
  */
 export async function profileBridges(
   plan: Plan,
@@ -21,58 +22,19 @@ export async function profileBridges(
   log: Log,
 ): Promise<Record<string, string>> {
   await mkdir(dir, { recursive: true });
-  const prof = (name: string) => [
+  // Two passes with fresh processes: V8's sampling profiler costs CPU that perf would count.
+  await profilePass(plan, servers, 'cpu-prof', (name) => [
     '--cpu-prof',
     '--cpu-prof-dir',
     dir,
     '--cpu-prof-name',
     `${name}.cpuprofile`,
-    '--perf-basic-prof-only-functions',
-  ];
-  const adapter = await startAdapter(servers.sink, servers.storage, [
-    ...plan.nodeArgs.adapter,
-    ...prof('adapter'),
   ]);
-  const functions = await startFunctions(
-    servers.sink,
-    servers.storage,
-    { host: [...plan.nodeArgs.host, ...prof('host')], worker: plan.nodeArgs.worker },
-    prof('worker'),
-  );
-  const groups: Group[] = [adapter, functions];
   const hasPerf = spawnSync('perf', ['--version']).status === 0;
-  const recorders: ChildProcess[] = [];
-  try {
-    const upload = (group: Group, bytes: number) =>
-      runClient<JobResult>(
-        { type: 'upload', target: bridgeTarget(group), bytes, id: uniqueId('profile') },
-        plan.jobTimeoutMs,
-      );
-    for (const group of groups) await upload(group, 32 * MiB);
-    if (hasPerf) {
-      for (const group of groups) {
-        for (const member of group.members) {
-          const file = join(dir, `perf-${member.label}.data`);
-          const args = ['record', '-e', 'cpu-clock', '-F', '499', '-g', '-o', file, '-p', String(member.pid)];
-          recorders.push(spawn('perf', args, { stdio: 'ignore' }));
-        }
-      }
-      // perf needs a moment to attach.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    } else {
-      log('profile: perf is not installed; --cpu-prof only');
-    }
-    for (const group of groups) {
-      const result = await upload(group, plan.profileBytes);
-      log(`profile: ${group.name}, ${(result.bytes / MiB / result.seconds).toFixed(0)} MiB/s`);
-    }
-  } finally {
-    for (const recorder of recorders) {
-      recorder.kill('SIGINT');
-      await once(recorder, 'exit');
-    }
-    // The profiles are written as the processes exit.
-    for (const group of groups) await group.stop();
+  if (hasPerf) {
+    await profilePass(plan, servers, 'perf', () => ['--perf-basic-prof-only-functions'], dir);
+  } else {
+    log('profile: perf is not installed; --cpu-prof only');
   }
   const summaries: Record<string, string> = {};
   for (const label of ['adapter', 'host', 'worker']) {
@@ -81,4 +43,66 @@ export async function profileBridges(
     summaries[label] = parts.join('\n\n');
   }
   return summaries;
+
+  async function profilePass(
+    plan: Plan,
+    servers: { sink: Server; storage: string },
+    pass: 'cpu-prof' | 'perf',
+    flags: (name: string) => string[],
+    perfDir?: string,
+  ): Promise<void> {
+    const adapter = await startAdapter(servers.sink, servers.storage, [
+      ...plan.nodeArgs.adapter,
+      ...flags('adapter'),
+    ]);
+    const functions = await startFunctions(
+      servers.sink,
+      servers.storage,
+      { host: [...plan.nodeArgs.host, ...flags('host')], worker: plan.nodeArgs.worker },
+      flags('worker'),
+    );
+    const groups: Group[] = [adapter, functions];
+    const recorders: ChildProcess[] = [];
+    try {
+      const upload = (group: Group, bytes: number) =>
+        runClient<JobResult>(
+          { type: 'upload', target: bridgeTarget(group), bytes, id: uniqueId('profile') },
+          plan.jobTimeoutMs,
+        );
+      for (const group of groups) await upload(group, 32 * MiB);
+      if (perfDir) {
+        for (const group of groups) {
+          for (const member of group.members) {
+            const file = join(perfDir, `perf-${member.label}.data`);
+            const args = [
+              'record',
+              '-e',
+              'cpu-clock',
+              '-F',
+              '499',
+              '-g',
+              '-o',
+              file,
+              '-p',
+              String(member.pid),
+            ];
+            recorders.push(spawn('perf', args, { stdio: 'ignore' }));
+          }
+        }
+        // perf needs a moment to attach.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      for (const group of groups) {
+        const result = await upload(group, plan.profileBytes);
+        log(`profile (${pass}): ${group.name}, ${(result.bytes / MiB / result.seconds).toFixed(0)} MiB/s`);
+      }
+    } finally {
+      for (const recorder of recorders) {
+        recorder.kill('SIGINT');
+        await once(recorder, 'exit');
+      }
+      // The profiles are written as the processes exit.
+      for (const group of groups) await group.stop();
+    }
+  }
 }

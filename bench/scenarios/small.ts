@@ -2,14 +2,25 @@ import { runClient, type Server } from '../children.js';
 import type { Job, JobResult, Target } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import type { Group, Member } from '../stack.js';
+import type { Member } from '../stack.js';
 import { percentile } from '../stats.js';
-import { bridgeTarget, measure, recordCosts, rotated, uniqueId, type Log } from './common.js';
+import {
+  bridgeTarget,
+  measure,
+  recordCosts,
+  rotated,
+  rowName,
+  uniqueId,
+  type Bridges,
+  type Log,
+} from './common.js';
 
 const WARM_UP_REQUESTS = 300;
 
 interface Path {
   name: string;
+  /** Another build's path (before-and-after figures): one client's requests only. */
+  baseline: boolean;
   /** Where JSON creates go; files go to the same origin (multipart to a bridge, raw to the sink). */
   target: Target;
   members: Member[];
@@ -22,15 +33,26 @@ interface Path {
  */
 export async function measureSmall(
   plan: Plan,
-  servers: { sink: Server; adapter: Group; functions: Group },
+  servers: { sink: Server; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, adapter, functions } = servers;
+  const { sink, bridges } = servers;
   const paths: Path[] = [
-    { name: 'direct', target: { kind: 'sink', origin: sink.origin }, members: [] },
-    { name: 'adapter', target: bridgeTarget(adapter), members: adapter.members },
-    { name: 'functions', target: bridgeTarget(functions), members: functions.members },
+    { name: 'direct', baseline: false, target: { kind: 'sink', origin: sink.origin }, members: [] },
   ];
+  for (const { build, adapter, functions } of bridges) {
+    for (const [kind, group] of [
+      ['adapter', adapter],
+      ['functions', functions],
+    ] as const) {
+      paths.push({
+        name: rowName(build, kind),
+        baseline: build !== '',
+        target: bridgeTarget(group),
+        members: group.members,
+      });
+    }
+  }
   const result = emptyScenario({
     fileBytes: plan.smallFiles.bytes,
     fileRequests: plan.smallFiles.requests,
@@ -40,14 +62,14 @@ export async function measureSmall(
     target: path.target,
     concurrency,
     requests,
-    idPrefix: uniqueId(`sr-${path.name}`),
+    idPrefix: uniqueId(`sr-${path.name.replace(/\W+/g, '-')}`),
   });
   const files = (path: Path, requests: number): Job => ({
     type: 'small-uploads',
     target: path.target,
     bytes: plan.smallFiles.bytes,
     requests,
-    idPrefix: uniqueId(`sf-${path.name}`),
+    idPrefix: uniqueId(`sf-${path.name.replace(/\W+/g, '-')}`),
   });
 
   const maxConcurrency = Math.max(...plan.small.map((level) => level.concurrency));
@@ -59,18 +81,22 @@ export async function measureSmall(
   const levels = [
     ...plan.small.map(({ concurrency, requests }) => ({
       name: `json x${concurrency}`,
+      concurrency,
       job: (path: Path) => json(path, concurrency, requests),
     })),
-    { name: 'file x1', job: (path: Path) => files(path, plan.smallFiles.requests) },
+    { name: 'file x1', concurrency: 1, job: (path: Path) => files(path, plan.smallFiles.requests) },
   ];
   for (let run = 0; run < plan.runs; run++) {
     for (const level of levels) {
       for (const path of rotated(paths, run)) {
+        if (path.baseline && level.concurrency > 1) continue;
         const costs = await measure(path.members, sink, () =>
           runClient<JobResult>(level.job(path), plan.jobTimeoutMs),
         );
         const latencies = costs.result.latenciesMs;
-        const row = `${level.name} ${path.name}`;
+        const row = path.baseline
+          ? path.name.replace(': ', `: ${level.name} `)
+          : `${level.name} ${path.name}`;
         record(result, row, 'p50', percentile(latencies, 50));
         record(result, row, 'p99', percentile(latencies, 99));
         record(result, row, 'req/s', latencies.length / costs.result.seconds);

@@ -3,8 +3,19 @@ import { ENTRY, runClient, type Server } from '../children.js';
 import type { JobResult, Target, UploadJob } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import type { Group, Member } from '../stack.js';
-import { bridgeTarget, GiB, measure, MiB, recordCosts, rotated, uniqueId, type Log } from './common.js';
+import type { Member } from '../stack.js';
+import {
+  bridgeTarget,
+  GiB,
+  measure,
+  MiB,
+  recordCosts,
+  rotated,
+  rowName,
+  uniqueId,
+  type Bridges,
+  type Log,
+} from './common.js';
 
 const WARM_UP_BYTES = 32 * MiB;
 
@@ -21,10 +32,10 @@ interface Path {
  */
 export async function measureThroughput(
   plan: Plan,
-  servers: { sink: Server; proxy: Server; adapter: Group; functions: Group },
+  servers: { sink: Server; proxy: Server; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, proxy, adapter, functions } = servers;
+  const { sink, proxy, bridges } = servers;
   const paths: Path[] = [
     { name: 'direct', target: { kind: 'sink', origin: sink.origin }, members: [] },
     {
@@ -32,17 +43,29 @@ export async function measureThroughput(
       target: { kind: 'sink', origin: proxy.origin },
       members: [{ label: 'proxy', pid: proxy.pid }],
     },
-    { name: 'adapter multipart', target: bridgeTarget(adapter, 'multipart'), members: adapter.members },
-    { name: 'adapter raw', target: bridgeTarget(adapter, 'raw'), members: adapter.members },
-    { name: 'functions multipart', target: bridgeTarget(functions, 'multipart'), members: functions.members },
-    { name: 'functions raw', target: bridgeTarget(functions, 'raw'), members: functions.members },
   ];
+  for (const { build, adapter, functions } of bridges) {
+    // Other builds (before-and-after figures) as multipart only.
+    const forms = build ? (['multipart'] as const) : (['multipart', 'raw'] as const);
+    for (const [kind, group] of [
+      ['adapter', adapter],
+      ['functions', functions],
+    ] as const) {
+      for (const form of forms) {
+        paths.push({
+          name: rowName(build, `${kind} ${form}`),
+          target: bridgeTarget(group, form),
+          members: group.members,
+        });
+      }
+    }
+  }
   const result = emptyScenario({ bytes: plan.throughputBytes });
   const job = (path: Path, bytes: number): UploadJob => ({
     type: 'upload',
     target: path.target,
     bytes,
-    id: uniqueId(`tp-${path.name.replace(' ', '-')}`),
+    id: uniqueId(`tp-${path.name.replace(/\W+/g, '-')}`),
   });
 
   for (const path of paths) await runClient<JobResult>(job(path, WARM_UP_BYTES), plan.jobTimeoutMs);
