@@ -91,7 +91,11 @@ async function runScenarios(
   for (const scenario of plan.scenarios) {
     if (scenario === 'profile') {
       const dir = join(WORK_DIR, 'profiles', stamp);
-      results.profiles = await profileBridges(plan, services, dir, log);
+      const builds: Build[] = [
+        ...plan.compare.map(({ name, dir: buildDir }) => ({ name, dir: resolve(ROOT, buildDir) })),
+        { name: '', dir: undefined },
+      ];
+      results.profiles = await profileBridges(plan, services, dir, log, builds);
       for (const [label, summary] of Object.entries(results.profiles)) console.log(`\n${label}:\n${summary}`);
       continue;
     }

@@ -381,6 +381,12 @@ export function compareMarkdown(results: Results): string {
       ),
     );
   }
+  if (results.profiles) {
+    out.push('', '**Profiles** (one upload each, fresh processes):', '');
+    for (const [label, summary] of Object.entries(results.profiles)) {
+      out.push(`${label}:`, '', '```text', summary, '```', '');
+    }
+  }
   return out.join('\n');
 }
 

@@ -6,7 +6,7 @@ import { runClient, type Server } from '../children.js';
 import type { JobResult } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { summarizeCpuProfiles, summarizePerf } from '../profile-summary.js';
-import { startAdapter, startFunctions, type Group } from '../stack.js';
+import { prepareBuild, startAdapter, startFunctions, type Build, type Group } from '../stack.js';
 import { bridgeTarget, MiB, uniqueId, type Log } from './common.js';
 
 /**
@@ -18,8 +18,24 @@ import { bridgeTarget, MiB, uniqueId, type Log } from './common.js';
 export async function profileBridges(
   plan: Plan,
   servers: { sink: Server; storage: string },
+  root: string,
+  log: Log,
+  builds: Build[],
+): Promise<Record<string, string>> {
+  const summaries: Record<string, string> = {};
+  for (const build of builds) {
+    const dir = join(root, build.name || 'this');
+    Object.assign(summaries, await profileBuild(plan, servers, dir, log, build));
+  }
+  return summaries;
+}
+
+async function profileBuild(
+  plan: Plan,
+  servers: { sink: Server; storage: string },
   dir: string,
   log: Log,
+  build: Build,
 ): Promise<Record<string, string>> {
   await mkdir(dir, { recursive: true });
   // Two passes with fresh processes: V8's sampling profiler costs CPU that perf would count.
@@ -40,7 +56,7 @@ export async function profileBridges(
   for (const label of ['adapter', 'host', 'worker']) {
     const parts = [await summarizeCpuProfiles(dir, label)];
     if (hasPerf) parts.push(await summarizePerf(join(dir, `perf-${label}.data`)));
-    summaries[label] = parts.join('\n\n');
+    summaries[build.name ? `${build.name}: ${label}` : label] = parts.join('\n\n');
   }
   return summaries;
 
@@ -51,15 +67,22 @@ export async function profileBridges(
     flags: (name: string) => string[],
     perfDir?: string,
   ): Promise<void> {
-    const adapter = await startAdapter(servers.sink, servers.storage, [
-      ...plan.nodeArgs.adapter,
-      ...flags('adapter'),
-    ]);
+    await prepareBuild(build);
+    const name = build.name || 'this';
+    const adapter = await startAdapter(
+      servers.sink,
+      servers.storage,
+      [...plan.nodeArgs.adapter, ...flags('adapter')],
+      `${name}-profile-adapter`,
+      build,
+    );
     const functions = await startFunctions(
       servers.sink,
       servers.storage,
       { host: [...plan.nodeArgs.host, ...flags('host')], worker: plan.nodeArgs.worker },
       flags('worker'),
+      `${name}-profile-functions`,
+      build,
     );
     const groups: Group[] = [adapter, functions];
     const recorders: ChildProcess[] = [];
@@ -94,7 +117,9 @@ export async function profileBridges(
       }
       for (const group of groups) {
         const result = await upload(group, plan.profileBytes);
-        log(`profile (${pass}): ${group.name}, ${(result.bytes / MiB / result.seconds).toFixed(0)} MiB/s`);
+        log(
+          `profile (${pass}) ${build.name || 'this checkout'}: ${group.name}, ${(result.bytes / MiB / result.seconds).toFixed(0)} MiB/s`,
+        );
       }
     } finally {
       for (const recorder of recorders) {
