@@ -28,12 +28,12 @@ export default tseslint.config(
     },
   },
   {
-    // Fixture apps for the Functions host tests: plain ESM, as a Functions app may be; outside the TS project.
-    files: ['test/fixtures/**/*.mjs'],
+    // Fixture apps and process scripts for the Functions host tests: plain ESM, outside the TS project.
+    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', console: 'readonly', TextEncoder: 'readonly' },
+      globals: { process: 'readonly', console: 'readonly', TextEncoder: 'readonly', URL: 'readonly' },
     },
   },
 );

@@ -33,6 +33,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORK_DIR = join(ROOT, '.bench-tmp');
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'download')
+    return (await import('./scenarios/download.js')).main(process.argv.slice(3));
   const plan = parsePlan(process.argv.slice(2));
   setBridgeEnv(plan.bridgeEnv);
   const started = performance.now();

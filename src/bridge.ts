@@ -2,23 +2,25 @@ import { randomUUID } from 'node:crypto';
 import { runTask, type CleanupContext } from './attachments/cleanup.js';
 import { authenticator } from './auth/authenticate.js';
 import { CosmosClient } from './cosmos/client.js';
+import { CosmosError } from './cosmos/errors.js';
 import type { RequestContext } from './features/context.js';
 import { toCallerError } from './http/error-edge.js';
 import { BridgeError, errorResponse } from './http/errors.js';
 import { describeError, silentLogger, type Logger } from './log.js';
 import { BlobMediaStore } from './media/blob.js';
+import { BlobStoreError } from './media/blob-errors.js';
 import { ManagedMediaStore } from './media/managed.js';
 import type { MediaStore } from './media/store.js';
 import { ReplayMemory } from './multipart/replay.js';
-import { writePolicy } from './policy/write-policy.js';
+import { accessPolicy } from './policy/access-policy.js';
 import { StorageCleanupQueue, type CleanupQueue } from './recovery/queue.js';
-import { parseTask, taskIds } from './recovery/tasks.js';
+import { MAX_TASK_FAILURES, parseTask, retryDelayMs, taskIds } from './recovery/tasks.js';
 import { paramsOf, routeFor, ROUTES, type Route } from './routes.js';
 import type { Settings } from './settings.js';
 
 /** The route prefix host.json declares by default; `fetch` routes under it. */
 export const ROUTE_PREFIX = 'api';
-/** Attempts the Functions host makes at a queue message before it goes to the poison queue (host.json). */
+/** Attempts the Functions host makes at a queue message before it goes to the poison queue (host.json `extensions.queues.maxDequeueCount`). */
 export const MAX_DEQUEUE_COUNT = 5;
 
 export interface BridgeOptions {
@@ -96,13 +98,14 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
         settings,
         replayMemory,
         caller,
-        policy: writePolicy(settings, caller),
+        policy: accessPolicy(settings, caller),
         cleanupBudgetMs: settings.upstream.retryBudgetMs,
       };
       response = await route.handle(request, params, context);
     } catch (err) {
       const failure = toCallerError(err);
       if (!failure) scope.log.error('unexpected failure', { path: url.pathname, ...describeError(err) });
+      else logUpstreamTrouble(err, scope.log);
       const answer = failure ?? new BridgeError('InternalError', 'The bridge failed unexpectedly.');
       code = answer.code;
       response = errorResponse(answer);
@@ -113,7 +116,7 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
     // is a message to the host per request, about 7 % of the worker's CPU for a small one (docs/performance.md).
     if (response.status >= 400) {
       // The path only: the query may hold a function key (`?code=`).
-      scope.log.info('request', {
+      scope.log[levelOf(code)]('request', {
         method: request.method,
         path: url.pathname,
         status: response.status,
@@ -142,11 +145,23 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
       try {
         await runTask(cleanupContext(taskLog), task);
       } catch (err) {
+        const failures = (task.failures ?? 0) + 1;
+        const fields = { ...taskIds(task), failures, ...describeError(err) };
+        if (failures < MAX_TASK_FAILURES) {
+          // Back on the queue a while later, rather than straight away: what failed is usually a
+          // service that needs time (the host's own retries, by contrast, come within seconds).
+          taskLog.warn('clean-up failed; it will be tried again', fields);
+          await cleanupQueue.send({ ...task, failures }, retryDelayMs(failures));
+          return;
+        }
         const last = dequeueCount >= MAX_DEQUEUE_COUNT;
-        const fields = { ...taskIds(task), dequeueCount, ...describeError(err) };
         if (last)
           taskLog.error('clean-up gave up after its last attempt; the task goes to the poison queue', fields);
-        else taskLog.warn('clean-up failed; it will be tried again', fields);
+        else
+          taskLog.warn('clean-up failed for the last time; the host will try it again', {
+            ...fields,
+            dequeueCount,
+          });
         throw err;
       }
     },
@@ -156,6 +171,37 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
       await cosmos.close();
     },
   };
+}
+
+/**
+ * How much a request's outcome matters to an operator: the bridge's own configuration or a bug is an
+ * error; a struggling upstream a warning; anything a caller did (a 4xx, leaving) is information.
+ */
+function levelOf(code: string | undefined): keyof Logger {
+  if (code === undefined) return 'info';
+  if (['UpstreamAuthFailed', 'ConfigurationError', 'InternalError', 'UpstreamBadResponse'].includes(code))
+    return 'error';
+  if (['UpstreamUnreachable', 'UpstreamTimeout', 'UpstreamUnavailable', 'AuthUnavailable'].includes(code))
+    return 'warn';
+  return 'info';
+}
+
+/** What an operator needs to find a connection that failed: the host it tried and why (no secrets). */
+function logUpstreamTrouble(err: unknown, log: Logger): void {
+  if (err instanceof CosmosError) {
+    const cause = err.cause as
+      | { code?: unknown; message?: unknown; hostname?: unknown; address?: unknown; port?: unknown }
+      | undefined;
+    log.warn(err.message, {
+      upstream: 'cosmos',
+      code: err.code,
+      cause: typeof cause?.code === 'string' ? cause.code : undefined,
+      detail: typeof cause?.message === 'string' ? cause.message : undefined,
+    });
+  } else if (err instanceof BlobStoreError && (err.code === 'BLOB_UNREACHABLE' || err.code === 'BLOB_AUTH')) {
+    const level = err.code === 'BLOB_AUTH' ? 'error' : 'warn';
+    log[level](err.message, { upstream: 'blob', code: err.code, ...describeError(err.cause) });
+  }
 }
 
 function newScope(log: Logger): Scope {

@@ -1,6 +1,7 @@
-import type { HttpHandler, InvocationContext, StorageQueueHandler } from '@azure/functions';
+import type { HttpHandler, InvocationContext, StorageQueueHandler, TimerHandler } from '@azure/functions';
 import { signsInEndUsers } from './auth/authenticate.js';
 import { createBridge, type Bridge } from './bridge.js';
+import { EXPIRY_FUNCTION, EXPIRY_SCHEDULE, expireUploads } from './features/uploads/expiry.js';
 import { invocationLogger, toRequest, toResponseInit } from './http/azure-adapter.js';
 import { toCallerError } from './http/error-edge.js';
 import { BridgeError, errorResponse } from './http/errors.js';
@@ -23,6 +24,7 @@ export interface FunctionsApp {
     name: string,
     options: { queueName: string; connection: string; handler: StorageQueueHandler },
   ): void;
+  timer(name: string, options: { schedule: string; handler: TimerHandler }): void;
 }
 
 /** The queue-triggered function that does the durable clean-up work. */
@@ -69,6 +71,13 @@ export function registerFunctions(app: FunctionsApp, env: Env): Bridge | undefin
           dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1),
           log: invocationLogger(context),
         }),
+    });
+    // Resumable uploads past their expiry: their staged bytes and state go.
+    app.timer(EXPIRY_FUNCTION, {
+      schedule: EXPIRY_SCHEDULE,
+      handler: async (_timer, context) => {
+        await expireUploads(cleaner.settings, invocationLogger(context));
+      },
     });
   }
   return bridge;

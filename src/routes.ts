@@ -1,6 +1,12 @@
+import { deleteAttachment } from './features/attachment/delete.js';
+import { readAttachment } from './features/attachment/read.js';
+import { replaceAttachment } from './features/attachment/replace.js';
 import { createAttachments } from './features/create/route.js';
 import type { RouteHandler, RouteParams } from './features/context.js';
 import { notFound } from './features/fallback/route.js';
+import { createUpload, serveUpload } from './features/uploads/route.js';
+import { listAttachments } from './features/list/route.js';
+import { downloadMedia } from './features/media/route.js';
 import { receiveWebhook } from './features/webhook/route.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -36,6 +42,57 @@ const FEATURES: readonly Route[] = [
     handle: createAttachments,
   },
   {
+    name: 'listAttachments',
+    methods: ['GET'],
+    route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments',
+    access: 'caller',
+    handle: listAttachments,
+  },
+  // HEAD is named wherever GET is: the Functions host answers HEAD on a GET-only route with 404.
+  {
+    name: 'readAttachment',
+    methods: ['GET', 'HEAD'],
+    route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments/{id}',
+    access: 'caller',
+    handle: readAttachment,
+  },
+  {
+    name: 'replaceAttachment',
+    methods: ['PUT'],
+    route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments/{id}',
+    access: 'caller',
+    handle: replaceAttachment,
+  },
+  {
+    name: 'deleteAttachment',
+    methods: ['DELETE'],
+    route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments/{id}',
+    access: 'caller',
+    handle: deleteAttachment,
+  },
+  {
+    name: 'downloadMedia',
+    methods: ['GET', 'HEAD'],
+    route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments/{id}/media',
+    access: 'caller',
+    handle: downloadMedia,
+  },
+  {
+    name: 'createUpload',
+    methods: ['POST', 'OPTIONS'],
+    route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments/uploads',
+    access: 'caller',
+    handle: createUpload,
+  },
+  {
+    // POST too: tus clients that cannot send PATCH or DELETE use X-HTTP-Method-Override.
+    name: 'resumableUpload',
+    methods: ['HEAD', 'PATCH', 'DELETE', 'GET', 'OPTIONS', 'POST'],
+    route: 'uploads/{uploadId}',
+    access: 'caller',
+    handle: serveUpload,
+  },
+  {
     name: 'webhookAttachments',
     methods: ['POST'],
     route: 'webhooks/dbs/{db}/colls/{coll}/docs/{doc}/attachments',
@@ -55,11 +112,23 @@ export const ROUTES: readonly Route[] = [
     methods: ALL_METHODS,
     route: '{*path}',
     access: 'public',
-    handle: notFound((pathname) =>
-      FEATURES.filter((route) => paramsOf(route, pathname)).flatMap((route) => route.methods),
-    ),
+    handle: notFound(allowedMethods),
   },
 ];
+
+/**
+ * The methods the routes of a path take, for a 405's Allow. Routes match at the end of the path
+ * whatever prefix comes before it, so of those that match, only the longest templates count (the
+ * webhook route's path also ends like the create route's).
+ */
+function allowedMethods(pathname: string): HttpMethod[] {
+  const matching = FEATURES.filter((route) => paramsOf(route, pathname));
+  const longest = Math.max(0, ...matching.map((route) => route.route.split('/').length));
+  const methods = matching
+    .filter((route) => route.route.split('/').length === longest)
+    .flatMap((route) => route.methods);
+  return ALL_METHODS.filter((method) => methods.includes(method));
+}
 
 /**
  * The route's parameters in a request path, raw (percent-encoded as sent), matched at the end of the

@@ -1,4 +1,4 @@
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { parseContentTypes, type ContentTypeRule } from './policy/content-types.js';
 import { parseTargets, type TargetRule } from './policy/targets.js';
 import { SettingsError } from './settings-error.js';
@@ -82,9 +82,41 @@ export type MediaSettings =
       container: string;
     };
 
+/**
+ * Resumable uploads (tus, src/features/uploads/): their state and bytes wait in Blob Storage, in the
+ * media account in blob mode and in the app's own storage account (`AzureWebJobsStorage`) otherwise.
+ */
+export interface UploadSettings {
+  /** Largest upload in bytes (MAX_UPLOAD_BYTES), announced as Tus-Max-Size. */
+  maxUploadBytes: number;
+  /** Largest PATCH body: the Functions host's own cap (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT). */
+  maxPatchBytes: number;
+  /** How long an upload lives after its last write (UPLOAD_EXPIRY_SECONDS, at most 7 days). */
+  expirySeconds: number;
+  /** The container holding upload state (and, with managed media, the bytes until completion). */
+  container: string;
+  /** Where that container is; undefined when the settings name no blob endpoint (the routes then say so). */
+  storage: { connectionString: string | undefined; accountUrl: URL | undefined } | undefined;
+  /** Keys the hash that records who created an upload (UPLOADS_SECRET, or derived from the Cosmos DB key). */
+  ownerKey: KeyObject;
+}
+
+/** How media downloads are served (see docs/read-side.md). */
+export interface DownloadSettings {
+  /**
+   * `stream`: the bridge streams the bytes itself. `redirect`: blob media is answered with a 302 to a
+   * short-lived read-only SAS for that one blob (MEDIA_STORE=blob only).
+   */
+  mode: 'stream' | 'redirect';
+  /** How long a redirect's SAS is valid. */
+  sasTtlSeconds: number;
+}
+
 export interface Settings {
   cosmos: CosmosSettings;
   media: MediaSettings;
+  uploads: UploadSettings;
+  download: DownloadSettings;
   cleanup: CleanupSettings;
   limits: Limits;
   upstream: UpstreamSettings;
@@ -114,7 +146,18 @@ export const DEFAULTS = {
   minUploadBytesPerSecond: 240,
   minRateGraceMs: 5_000,
   cleanupQueue: 'attachment-cleanup',
+  maxUploadBytes: 5 * 1024 * 1024 * 1024,
+  functionsBodyLimit: 104_857_600,
+  uploadExpirySeconds: 24 * 3600,
+  uploadsContainer: 'bridge-uploads',
+  downloadSasTtlSeconds: 300,
 } as const;
+
+/** Azure discards uncommitted blocks a week after the last write to a blob: no upload may wait longer. */
+export const MAX_UPLOAD_EXPIRY_SECONDS = 7 * 24 * 3600;
+
+/** The longest a download SAS may live: a user delegation key is valid for at most 7 days. */
+const MAX_SAS_TTL_SECONDS = 7 * 24 * 3600;
 
 export { SettingsError };
 
@@ -129,9 +172,13 @@ export function loadSettings(env: Env): Settings {
         'database/collection pairs they may write to, or "*/*" to allow every collection on purpose.',
     );
   }
+  const cosmos = loadCosmosSettings(env);
+  const media = readMedia(env);
   return {
-    cosmos: loadCosmosSettings(env),
-    media: readMedia(env),
+    cosmos,
+    media,
+    uploads: readUploads(env, media, cosmos),
+    download: readDownload(env, media),
     cleanup: readCleanup(env),
     limits: {
       maxPartBytes: readInteger(env, 'MAX_PART_BYTES', DEFAULTS.maxPartBytes, 1),
@@ -310,6 +357,101 @@ function readMedia(env: Env): MediaSettings {
     );
   }
   return { store, connectionString, accountUrl, container };
+}
+
+function readUploads(env: Env, media: MediaSettings, cosmos: CosmosSettings): UploadSettings {
+  const container = env.UPLOADS_CONTAINER?.trim() || DEFAULTS.uploadsContainer;
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(container)) {
+    throw new SettingsError(
+      'UPLOADS_CONTAINER is not a valid container name (3-63 lowercase letters, digits and single hyphens).',
+    );
+  }
+  if (media.store === 'blob' && container === media.container) {
+    throw new SettingsError('UPLOADS_CONTAINER must differ from BLOB_CONTAINER.');
+  }
+  const expirySeconds = readInteger(env, 'UPLOAD_EXPIRY_SECONDS', DEFAULTS.uploadExpirySeconds, 1);
+  if (expirySeconds > MAX_UPLOAD_EXPIRY_SECONDS) {
+    throw new SettingsError(
+      `UPLOAD_EXPIRY_SECONDS must be at most ${MAX_UPLOAD_EXPIRY_SECONDS} (7 days): Azure discards uncommitted blocks after that.`,
+    );
+  }
+  let ownerKey: KeyObject;
+  if (present(env.UPLOADS_SECRET)) {
+    const secret = env.UPLOADS_SECRET.trim();
+    if (!BASE64.test(secret) || Buffer.from(secret, 'base64').length < 16) {
+      throw new SettingsError('UPLOADS_SECRET must be base64 of 16 bytes or more.');
+    }
+    ownerKey = createSecretKey(Buffer.from(secret, 'base64'));
+  } else {
+    // A key of its own, derived one way from the account key: the stored hashes reveal nothing of it.
+    const derived = hkdfSync('sha256', cosmos.key.export(), Buffer.alloc(0), 'bridge upload owner', 32);
+    ownerKey = createSecretKey(Buffer.from(derived));
+  }
+  return {
+    maxUploadBytes: readInteger(env, 'MAX_UPLOAD_BYTES', DEFAULTS.maxUploadBytes, 1),
+    maxPatchBytes: readInteger(env, 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT', DEFAULTS.functionsBodyLimit, 1),
+    expirySeconds,
+    container,
+    storage: media.store === 'blob' ? media : readAppBlobStorage(env),
+    ownerKey,
+  };
+}
+
+/**
+ * The app's own storage account for blobs, as the Functions host reads `AzureWebJobsStorage`: a
+ * connection string, or with a managed identity `__blobServiceUri` or `__accountName`. Undefined when
+ * only a queue endpoint is named: resumable uploads then answer that they are not configured.
+ */
+function readAppBlobStorage(env: Env): UploadSettings['storage'] {
+  const connectionString = present(env.AzureWebJobsStorage) ? env.AzureWebJobsStorage.trim() : undefined;
+  if (connectionString) {
+    // A queue-only connection string has no blob endpoint to stage in.
+    if (!/(^|;)\s*(BlobEndpoint|AccountName|UseDevelopmentStorage)\s*=/i.test(connectionString))
+      return undefined;
+    return { connectionString, accountUrl: undefined };
+  }
+  const serviceUri = env.AzureWebJobsStorage__blobServiceUri;
+  if (present(serviceUri)) {
+    const url = parseUrl(serviceUri, 'AzureWebJobsStorage__blobServiceUri');
+    requireSecureUrl(url, 'AzureWebJobsStorage__blobServiceUri');
+    return { connectionString: undefined, accountUrl: url };
+  }
+  const accountName = env.AzureWebJobsStorage__accountName?.trim();
+  if (accountName && /^[a-z0-9]{3,24}$/.test(accountName)) {
+    return {
+      connectionString: undefined,
+      accountUrl: new URL(`https://${accountName}.blob.core.windows.net/`),
+    };
+  }
+  return undefined;
+}
+
+function readDownload(env: Env, media: MediaSettings): DownloadSettings {
+  const mode = env.DOWNLOAD_MODE?.trim().toLowerCase() || 'stream';
+  if (mode !== 'stream' && mode !== 'redirect')
+    throw new SettingsError('DOWNLOAD_MODE must be stream or redirect.');
+  const sasTtlSeconds = readInteger(env, 'DOWNLOAD_SAS_TTL_SECONDS', DEFAULTS.downloadSasTtlSeconds, 1);
+  if (sasTtlSeconds > MAX_SAS_TTL_SECONDS) {
+    throw new SettingsError(`DOWNLOAD_SAS_TTL_SECONDS must be at most ${MAX_SAS_TTL_SECONDS} (7 days).`);
+  }
+  if (mode === 'redirect') {
+    if (media.store !== 'blob') {
+      throw new SettingsError(
+        'DOWNLOAD_MODE=redirect needs MEDIA_STORE=blob: managed media has no SAS to redirect to.',
+      );
+    }
+    // A SAS is signed with the account key (service SAS) or a user delegation key (managed identity).
+    if (media.connectionString && !canSignServiceSas(media.connectionString)) {
+      throw new SettingsError(
+        'DOWNLOAD_MODE=redirect needs BLOB_CONNECTION_STRING with an AccountKey (or BLOB_ACCOUNT_URL with a managed identity) to sign read SAS URLs.',
+      );
+    }
+  }
+  return { mode, sasTtlSeconds };
+}
+
+function canSignServiceSas(connectionString: string): boolean {
+  return /(^|;)\s*(AccountKey\s*=\s*[^;\s]|UseDevelopmentStorage\s*=\s*true)/i.test(connectionString);
 }
 
 /**

@@ -413,6 +413,11 @@ describe('upstream failures', () => {
       });
       expect(response.status).toBe(502);
       expect(await json(response)).toMatchObject({ code: 'UpstreamUnreachable' });
+      // The log names the host it tried and why, at warning level; the caller's answer does not.
+      const trouble = await other.logLine((l) => l.upstream === 'cosmos');
+      expect(trouble).toMatchObject({ level: 'warn', cause: 'ECONNREFUSED' });
+      expect(trouble.message).toContain(`127.0.0.1:${port}`);
+      expect((await other.logLine((l) => l.message === 'request')).level).toBe('warn');
     } finally {
       await other.close();
     }
@@ -454,6 +459,10 @@ describe('upstream failures', () => {
       expect(response.status).toBe(502);
       const text = await response.text();
       expect(JSON.parse(text)).toMatchObject({ code: 'UpstreamAuthFailed' });
+      // A refused account key is the operator's problem: an error in the log.
+      expect(
+        (await other.logLine((l) => l.message === 'request' && l.code === 'UpstreamAuthFailed')).level,
+      ).toBe('error');
       for (const secret of [wrongKey, other.emulator.key, FUNCTION_KEY]) {
         expect(text).not.toContain(secret);
         for (const line of other.logs) expect(line).not.toContain(secret);

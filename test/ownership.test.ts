@@ -14,7 +14,7 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     env: { UPSTREAM_TIMEOUT_MS: '400', UPSTREAM_RETRY_BUDGET_MS: '1000', WEBHOOK_SECRET: SECRET },
-    docs: ['o-form', 'o-json', 'o-hook', 'o-late', 'o-roll', 'o-roll-down', 'o-gone'],
+    docs: ['o-form', 'o-json', 'o-hook', 'o-late', 'o-roll', 'o-roll-down', 'o-gone', 'o-retry', 'o-retry2'],
   });
 });
 afterEach(() => stack.emulator.faults.clear());
@@ -102,6 +102,38 @@ describe('a confirmed upload is never deleted by the clean-up of an earlier atte
     expect(await stack.settled('o-late', 'late.jpg')).toBe('undone');
     expect(await stack.listAttachments('o-late')).toEqual([]);
     expect((await metadata('o-late', 'late.jpg')).status).toBe(201);
+  });
+});
+
+describe('a retry that finds what its earlier attempt stored', () => {
+  it('gets 201 for that very attachment, which the earlier attempt’s clean-up then keeps', async () => {
+    // Stored, but the answer never came back: the phone sends the same form again.
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/o-retry/attachments',
+      dropAfterCommit: true,
+      times: 1,
+    });
+    const first = await form('o-retry', [['again.png', 'same bytes, sent twice']]);
+    expect(first.status).toBe(502);
+    const again = await form('o-retry', [['again.png', 'same bytes, sent twice']]);
+    expect(again.status).toBe(201);
+    const answered = ((await json(again)) as { attachments: Record<string, unknown>[] }).attachments[0]!;
+    expect(await stack.settled('o-retry', 'again.png')).toBe('kept');
+    const stored = await stack.listAttachments('o-retry');
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({ _rid: answered._rid, bridgeUploadId: answered.bridgeUploadId });
+  });
+
+  it('still gets 409 for other content under that id', async () => {
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/o-retry2/attachments',
+      dropAfterCommit: true,
+      times: 1,
+    });
+    expect((await form('o-retry2', [['clash.png', 'the first bytes']])).status).toBe(502);
+    expect((await form('o-retry2', [['clash.png', 'other bytes']])).status).toBe(409);
   });
 });
 

@@ -166,3 +166,14 @@ describe('local.settings.json', () => {
     await expect(readLocalSettings(path)).rejects.toThrow(/PORT must be a string/);
   });
 });
+
+describe('host.json', () => {
+  it('gives the clean-up queue the attempts the app counts on', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { MAX_DEQUEUE_COUNT } = await import('../src/bridge.js');
+    const host = JSON.parse(await readFile('host.json', 'utf8')) as {
+      extensions: { queues: { maxDequeueCount: number } };
+    };
+    expect(host.extensions.queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);
+  });
+});

@@ -178,82 +178,91 @@ async function send(upload: Upload, next: () => number): Promise<Outcome> {
 }
 
 describe(`soak: ${UPLOADS} uploads at concurrency ${CONCURRENCY}, retried like mobile clients, with faults injected`, () => {
-  it('keeps every attachment it answered 201 for, byte for byte, once, and nothing else, after all clean-up', async () => {
-    const next = random(20261127);
-    const outcomes: Outcome[] = [];
-    let started = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (started < UPLOADS) {
-          const index = started++;
-          outcomes.push(await send(plan(index, next), next));
+  it(
+    'keeps every attachment it answered 201 for, byte for byte, once, and nothing else, after all clean-up',
+    { timeout: 300_000 },
+    async () => {
+      const next = random(20261127);
+      const outcomes: Outcome[] = [];
+      let started = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (started < UPLOADS) {
+            const index = started++;
+            outcomes.push(await send(plan(index, next), next));
+          }
+        }),
+      );
+      const attempts = outcomes.reduce((sum, o) => sum + o.attempts, 0);
+      // Every request the bridge took in has finished (aborted ones too): the host logs each invocation
+      // when it ends (the app logs a line only for refusals and failures).
+      await vi.waitFor(
+        () =>
+          expect(
+            stack.hostLogs.filter((r) => r.message.startsWith("Executed 'Functions.createAttachments'"))
+              .length,
+          ).toBe(attempts),
+        { timeout: 30_000 },
+      );
+      // Then every clean-up task (looks after unknown outcomes, rollbacks that failed) has been done.
+      const poisoned = await stack.cleanupDrained();
+
+      const tally = outcomes.reduce<Record<string, number>>((counts, o) => {
+        const key = o.status === 201 ? '201' : `${o.status} ${o.code}`;
+        counts[key] = (counts[key] ?? 0) + 1;
+        return counts;
+      }, {});
+      const unexpected = outcomes.filter((o) => o.status !== 201 && !EXPECTED_FAILURES.has(o.code ?? ''));
+      expect(unexpected).toEqual([]);
+      const acknowledged = outcomes.filter((o) => o.status === 201);
+      expect(acknowledged.length).toBeGreaterThan(UPLOADS * 0.9);
+
+      // Each 201 reports exactly what the client sent.
+      const expected = new Map<string, { doc: string; media: string; sha256?: string; size?: number }>();
+      for (const { upload, answer } of acknowledged) {
+        const ids = upload.metadata ? [upload.metadata.id] : upload.files.map((f) => f.name);
+        expect(answer!.attachments.map((a) => a.id)).toEqual(ids);
+        for (const [i, attachment] of answer!.attachments.entries()) {
+          const file = upload.files[i];
+          if (file) expect(attachment).toMatchObject({ size: file.size, sha256: file.sha256 });
+          expected.set(attachment.id, {
+            doc: upload.doc,
+            media: attachment.media,
+            sha256: file?.sha256,
+            size: file?.size,
+          });
         }
-      }),
-    );
-    const attempts = outcomes.reduce((sum, o) => sum + o.attempts, 0);
-    // Every request the bridge took in has finished (aborted ones too): one log line each.
-    await vi.waitFor(
-      () => expect(stack.logs.filter((l) => l.includes('"message":"request"')).length).toBe(attempts),
-      { timeout: 30_000 },
-    );
-    // Then every clean-up task (looks after unknown outcomes, rollbacks that failed) has been done.
-    const poisoned = await stack.cleanupDrained();
-
-    const tally = outcomes.reduce<Record<string, number>>((counts, o) => {
-      const key = o.status === 201 ? '201' : `${o.status} ${o.code}`;
-      counts[key] = (counts[key] ?? 0) + 1;
-      return counts;
-    }, {});
-    const unexpected = outcomes.filter((o) => o.status !== 201 && !EXPECTED_FAILURES.has(o.code ?? ''));
-    expect(unexpected).toEqual([]);
-    const acknowledged = outcomes.filter((o) => o.status === 201);
-    expect(acknowledged.length).toBeGreaterThan(UPLOADS * 0.9);
-
-    // Each 201 reports exactly what the client sent.
-    const expected = new Map<string, { doc: string; media: string; sha256?: string; size?: number }>();
-    for (const { upload, answer } of acknowledged) {
-      const ids = upload.metadata ? [upload.metadata.id] : upload.files.map((f) => f.name);
-      expect(answer!.attachments.map((a) => a.id)).toEqual(ids);
-      for (const [i, attachment] of answer!.attachments.entries()) {
-        const file = upload.files[i];
-        if (file) expect(attachment).toMatchObject({ size: file.size, sha256: file.sha256 });
-        expected.set(attachment.id, {
-          doc: upload.doc,
-          media: attachment.media,
-          sha256: file?.sha256,
-          size: file?.size,
-        });
       }
-    }
 
-    // What Cosmos DB holds is exactly the acknowledged attachments: none lost, no orphans, no duplicates.
-    const stored = new Map<string, Record<string, unknown>>();
-    let duplicates = 0;
-    for (const doc of DOCS) {
-      for (const attachment of await stack.listAttachments(doc)) {
-        if (stored.has(String(attachment.id))) duplicates += 1;
-        stored.set(String(attachment.id), attachment);
+      // What Cosmos DB holds is exactly the acknowledged attachments: none lost, no orphans, no duplicates.
+      const stored = new Map<string, Record<string, unknown>>();
+      let duplicates = 0;
+      for (const doc of DOCS) {
+        for (const attachment of await stack.listAttachments(doc)) {
+          if (stored.has(String(attachment.id))) duplicates += 1;
+          stored.set(String(attachment.id), attachment);
+        }
       }
-    }
-    const lost = [...expected.keys()].filter((id) => !stored.has(id));
-    const orphans = [...stored.keys()].filter((id) => !expected.has(id));
-    console.info(
-      `soak: ${UPLOADS} uploads in ${attempts} attempts: ${JSON.stringify(tally)}; ` +
-        `after clean-up: ${lost.length} lost, ${orphans.length} orphans, ${duplicates} duplicates, ${poisoned} poisoned`,
-    );
-    expect({ lost, orphans, duplicates, poisoned }).toEqual({
-      lost: [],
-      orphans: [],
-      duplicates: 0,
-      poisoned: 0,
-    });
-    const storedHashes = new Map(stack.emulator.store.allMedia().map((m) => [m.sha256, m.size]));
-    const files = [...expected.entries()].filter(([, want]) => want.sha256 !== undefined);
-    for (const [id, want] of expected) {
-      expect(stored.get(id)!.media).toBe(want.media);
-      if (want.sha256) expect(storedHashes.get(want.sha256), id).toBe(want.size);
-    }
-    expect((await readdir(stack.emulator.mediaDir)).length).toBe(files.length);
-    expect(stack.emulator.store.allMedia().length).toBe(files.length);
-  });
+      const lost = [...expected.keys()].filter((id) => !stored.has(id));
+      const orphans = [...stored.keys()].filter((id) => !expected.has(id));
+      console.info(
+        `soak: ${UPLOADS} uploads in ${attempts} attempts: ${JSON.stringify(tally)}; ` +
+          `after clean-up: ${lost.length} lost, ${orphans.length} orphans, ${duplicates} duplicates, ${poisoned} poisoned`,
+      );
+      expect({ lost, orphans, duplicates, poisoned }).toEqual({
+        lost: [],
+        orphans: [],
+        duplicates: 0,
+        poisoned: 0,
+      });
+      const storedHashes = new Map(stack.emulator.store.allMedia().map((m) => [m.sha256, m.size]));
+      const files = [...expected.entries()].filter(([, want]) => want.sha256 !== undefined);
+      for (const [id, want] of expected) {
+        expect(stored.get(id)!.media).toBe(want.media);
+        if (want.sha256) expect(storedHashes.get(want.sha256), id).toBe(want.size);
+      }
+      expect((await readdir(stack.emulator.mediaDir)).length).toBe(files.length);
+      expect(stack.emulator.store.allMedia().length).toBe(files.length);
+    },
+  );
 });

@@ -4,7 +4,7 @@ import { describeError, type Logger } from '../log.js';
 import type { MediaStore } from '../media/store.js';
 import type { CleanupQueue } from '../recovery/queue.js';
 import { taskIds, type CleanupTask } from '../recovery/tasks.js';
-import { deleteIfUnchanged, findAttachment } from './lookups.js';
+import { deleteIfUnchanged, findAttachment, LookupFailed } from './lookups.js';
 import { ownershipByMark, type FoundAttachment, type Ownership, type UploadRecord } from './record.js';
 
 /** What clean-up needs, in a request or in the queue-triggered function. */
@@ -67,6 +67,71 @@ export async function settle(ctx: CleanupContext, record: UploadRecord, look: nu
 }
 
 /**
+ * One look at a replace whose outcome is unknown (new media for the attachment at version `etag`).
+ * The attachment marked with the new upload id took it: the replaced version's blob goes. While the
+ * attachment is still at `etag` the replace may yet be applied: look again later, up to the same
+ * number of looks as a create. Otherwise (it moved on without it, or it is gone, or the last look
+ * found it unchanged) nothing can come to point at the new blob: it goes.
+ */
+export async function settleReplace(
+  ctx: CleanupContext,
+  task: Extract<CleanupTask, { kind: 'settle-replace' }>,
+): Promise<void> {
+  const { record, previous, etag, look } = task;
+  const delays = lookDelays(ctx.timeoutMs);
+  const found = await findAttachment(ctx.cosmos, record);
+  if (found && ownershipByMark(found.resource, record.uploadId) === 'own') {
+    if (previous) await removeMedia(ctx, previous);
+    ctx.log.info('a replace whose request had failed was found applied', {
+      ...taskIds(task),
+      look,
+      settled: 'replaced',
+    });
+    return;
+  }
+  if (found?.etag === etag && look + 1 < delays.length) {
+    return ctx.queue.send({ ...task, look: look + 1 }, delays[look + 1]!);
+  }
+  await removeMedia(ctx, record);
+  ctx.log.info('a replace whose request had failed was never applied', {
+    ...taskIds(task),
+    look,
+    settled: 'absent',
+  });
+}
+
+/**
+ * One look after a delete whose outcome is unknown: the attachment gone, its blob goes; still at the
+ * version the delete named, look again later (the delete may yet be applied); changed, or still there
+ * at the last look, the blob stays (the attachment points at it).
+ */
+export async function settleDelete(
+  ctx: CleanupContext,
+  task: Extract<CleanupTask, { kind: 'settle-delete' }>,
+): Promise<void> {
+  const { record, etag, look } = task;
+  const delays = lookDelays(ctx.timeoutMs);
+  const found = await findAttachment(ctx.cosmos, record);
+  if (!found) {
+    await removeMedia(ctx, record);
+    ctx.log.info('a delete whose request had failed was found applied', {
+      ...taskIds(task),
+      look,
+      settled: 'deleted',
+    });
+    return;
+  }
+  if (found.etag === etag && look + 1 < delays.length) {
+    return ctx.queue.send({ ...task, look: look + 1 }, delays[look + 1]!);
+  }
+  ctx.log.info('a delete whose request had failed was not applied', {
+    ...taskIds(task),
+    look,
+    settled: 'kept',
+  });
+}
+
+/**
  * Deletes an attachment this upload created (a 201 said so) for a request that failed, while it is
  * still at `etag`. If it changed meanwhile it is deleted only if it is still provably the upload's own.
  */
@@ -84,6 +149,31 @@ export async function undo(ctx: CleanupContext, record: UploadRecord, etag: stri
       );
       return;
     }
+    version = found.etag;
+  }
+  await removeMedia(ctx, record);
+}
+
+/**
+ * Puts an attachment this upload took over back as it was found (its earlier owner's mark, or none),
+ * while it is still at the version this upload made of it; then removes this upload's own media.
+ */
+export async function restore(
+  ctx: CleanupContext,
+  record: UploadRecord,
+  etag: string,
+  previous: Record<string, unknown>,
+): Promise<void> {
+  let version = etag;
+  for (;;) {
+    const reply = await ctx.cosmos.replaceAttachment(record.address, record.id, JSON.stringify(previous), {
+      partitionKey: record.partitionKey,
+      ifMatch: version,
+    });
+    if (reply.status === 200 || reply.status === 404) break;
+    if (reply.status !== 412) throw new LookupFailed('restore', reply.status);
+    const found = await findAttachment(ctx.cosmos, record);
+    if (!found || ownershipByMark(found.resource, record.uploadId) !== 'own') return;
     version = found.etag;
   }
   await removeMedia(ctx, record);
@@ -111,8 +201,14 @@ export async function runTask(ctx: CleanupContext, task: CleanupTask): Promise<v
       return settle(ctx, task.record, task.look);
     case 'undo':
       return undo(ctx, task.record, task.etag);
+    case 'restore':
+      return restore(ctx, task.record, task.etag, task.previous);
     case 'remove-media':
       return removeMedia(ctx, task.record);
+    case 'settle-replace':
+      return settleReplace(ctx, task);
+    case 'settle-delete':
+      return settleDelete(ctx, task);
   }
 }
 

@@ -21,7 +21,12 @@ export interface CreatedAttachment {
   resource: AttachmentResource;
   /** The version that is this upload's own: rollback deletes only while it is still at it. */
   etag: string;
+  /** When the write replaced an attachment (200) rather than creating one: the version it replaced, if known. */
+  replaced?: FoundAttachment | undefined;
 }
+
+/** Attempts of an upsert whose attachment keeps being created or changed by others meanwhile. */
+const UPSERT_ATTEMPTS = 4;
 
 /**
  * A create that did not succeed. `refused`: Cosmos DB answered with an error and stored nothing (its
@@ -31,8 +36,17 @@ export interface CreatedAttachment {
 export class CreateFailed extends Error {
   readonly outcome: 'refused' | 'unknown';
   readonly reply: CosmosReply | undefined;
+  /**
+   * Set when the write was to replace this version of the attachment (a replace, or an upsert that
+   * found it): an unknown outcome then leaves it as it was or replaced, never a create to settle.
+   */
+  readonly replacing: FoundAttachment | undefined;
 
-  constructor(outcome: 'refused' | 'unknown', reply: CosmosReply | undefined, options?: { cause?: unknown }) {
+  constructor(
+    outcome: 'refused' | 'unknown',
+    reply: CosmosReply | undefined,
+    options?: { cause?: unknown; replacing?: FoundAttachment | undefined },
+  ) {
     super(
       outcome === 'refused'
         ? `Cosmos DB refused the create (${reply?.status})`
@@ -42,6 +56,7 @@ export class CreateFailed extends Error {
     this.name = 'CreateFailed';
     this.outcome = outcome;
     this.reply = reply;
+    this.replacing = options?.replacing;
   }
 }
 
@@ -108,4 +123,79 @@ export async function createMetadataAttachment(
     const found = await findAttachment(cosmos, record);
     return found && ownershipByMark(found.resource, record.uploadId) === 'own' ? found : undefined;
   });
+}
+
+/**
+ * Replaces the attachment at version `current` (If-Match) with a metadata attachment (`properties`:
+ * id, contentType, media, custom properties) marked with the record's upload id. 412 and 404 (it
+ * changed or went meanwhile) are refusals; an unknown outcome carries `replacing`.
+ */
+export async function replaceMetadataAttachment(
+  cosmos: CosmosClient,
+  record: UploadRecord,
+  properties: Record<string, unknown>,
+  current: FoundAttachment,
+  sessionToken: string | undefined,
+): Promise<CreatedAttachment> {
+  const json = JSON.stringify({ ...properties, [UPLOAD_ID_PROPERTY]: record.uploadId });
+  let reply: CosmosReply;
+  try {
+    reply = await cosmos.replaceAttachment(record.address, record.id, json, {
+      partitionKey: record.partitionKey,
+      sessionToken,
+      ifMatch: current.etag,
+    });
+  } catch (err) {
+    if (isOutcomeUnknown(err))
+      throw new CreateFailed('unknown', undefined, { cause: err, replacing: current });
+    throw err;
+  }
+  if (reply.status === 200) {
+    const stored = foundIn(reply, cosmos);
+    if (typeof stored.resource._rid === 'string') record.rid = stored.resource._rid;
+    return { reply, resource: stored.resource, etag: stored.etag, replaced: current };
+  }
+  const unknown = reply.earlierAttemptUnknown || UNKNOWN_OUTCOME_STATUSES.has(reply.status);
+  throw new CreateFailed(unknown ? 'unknown' : 'refused', reply, { replacing: current });
+}
+
+/**
+ * Create-or-replace of a metadata attachment, as Cosmos DB's upsert answers it (201 created, 200
+ * replaced), but conditional at every step: it creates when there is none (409: someone created one
+ * meanwhile, look again) and replaces the version it found (412: it changed meanwhile, look again), so
+ * the version it reports as replaced is exactly the one it replaced, whose blob may then go.
+ */
+export async function upsertMetadataAttachment(
+  cosmos: CosmosClient,
+  record: UploadRecord,
+  properties: Record<string, unknown>,
+  sessionToken: string | undefined,
+): Promise<CreatedAttachment> {
+  let refusal: CreateFailed | undefined;
+  for (let attempt = 0; attempt < UPSERT_ATTEMPTS; attempt++) {
+    const current = await currentAttachment(cosmos, record);
+    try {
+      if (!current) return await createMetadataAttachment(cosmos, record, properties, sessionToken);
+      return await replaceMetadataAttachment(cosmos, record, properties, current, sessionToken);
+    } catch (err) {
+      const status = err instanceof CreateFailed && err.outcome === 'refused' ? err.reply?.status : undefined;
+      if (!(status === 409 || status === 412 || (status === 404 && current))) throw err;
+      refusal = err as CreateFailed;
+    }
+  }
+  throw refusal!;
+}
+
+/**
+ * The attachment a record names, as it is now, before a write that depends on it; a refusal to say
+ * (a missing document, throttling) is the write's own refusal: nothing was stored.
+ */
+export async function currentAttachment(
+  cosmos: CosmosClient,
+  record: Pick<UploadRecord, 'address' | 'partitionKey' | 'id'>,
+): Promise<FoundAttachment | undefined> {
+  const reply = await cosmos.readAttachment(record.address, record.id, { partitionKey: record.partitionKey });
+  if (reply.status === 404) return undefined;
+  if (reply.status !== 200) throw new CreateFailed('refused', reply);
+  return foundIn(reply, cosmos);
 }

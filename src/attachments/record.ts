@@ -84,3 +84,16 @@ export function provedOwnership(found: FoundAttachment, record: UploadRecord): O
 export function userProperties(resource: AttachmentResource): Record<string, unknown> {
   return Object.fromEntries(Object.entries(resource).filter(([name]) => !name.startsWith('_')));
 }
+
+/** Properties that describe an attachment's stored bytes: they change with the bytes, and only then. */
+export const MEDIA_PROPERTIES = ['id', 'contentType', 'media', 'size', 'sha256', UPLOAD_ID_PROPERTY] as const;
+
+/**
+ * The custom properties of an attachment that new media for it keeps (a caller's own fields, an
+ * `originalName`): everything but system properties and what describes the old bytes.
+ */
+export function carriedProperties(resource: AttachmentResource): Record<string, unknown> {
+  const carried = userProperties(resource);
+  for (const name of MEDIA_PROPERTIES) delete carried[name];
+  return carried;
+}

@@ -98,11 +98,14 @@ export class CosmosClient {
   #clockOffsetMs = 0;
   readonly #retryBudgetMs: number;
   readonly #log: Logger;
+  /** The account's host name, for messages about connections (never a key). */
+  readonly #host: string;
 
   constructor(options: ClientOptions) {
     this.#keys = options.secondaryKey ? [options.key, options.secondaryKey] : [options.key];
     this.#retryBudgetMs = options.retryBudgetMs ?? 0;
     this.#log = options.log ?? silentLogger;
+    this.#host = options.endpoint.host;
     const pool = (connections: number) =>
       new Pool(options.endpoint.origin, {
         connections,
@@ -235,21 +238,50 @@ export class CosmosClient {
       // and the route knows what to make of it; a body undici tore down because the connection to
       // Cosmos DB broke does not.
       if (bodyError && !isNetworkError(bodyError)) throw bodyError;
-      throw transportError(err, request.signal);
+      throw transportError(err, request.signal, this.#host);
     }
   }
 
-  /** Raw media: the body is the file, the Slug its id. */
+  /**
+   * Raw media: the body is the file, the Slug its id. With `upsert`, Cosmos DB's create-or-replace
+   * (`x-ms-documentdb-is-upsert`): 201 when it created, 200 when it replaced.
+   */
   createAttachmentFromMedia(
     address: DocumentAddress,
     upload: { id: string; contentType: string; body: Buffer | Readable | ReplayableBody },
-    options: CallOptions,
+    options: CallOptions & { upsert?: boolean | undefined },
   ): Promise<CosmosReply> {
     return this.send({
       ...options,
       method: 'POST',
       ...attachmentsOf(address),
-      headers: { 'content-type': upload.contentType, slug: encodeSlug(upload.id) },
+      headers: {
+        'content-type': upload.contentType,
+        slug: encodeSlug(upload.id),
+        ...(options.upsert ? { 'x-ms-documentdb-is-upsert': 'true' } : {}),
+      },
+      body: upload.body,
+    });
+  }
+
+  /**
+   * New raw media for an existing attachment ("Replace an Attachment" with a body of bytes, its
+   * Content-Type and a Slug naming it); with `ifMatch`, only if it is still at that etag (412).
+   */
+  replaceAttachmentMedia(
+    address: DocumentAddress,
+    upload: { id: string; contentType: string; body: Buffer | Readable | ReplayableBody },
+    options: CallOptions & { ifMatch?: string | undefined },
+  ): Promise<CosmosReply> {
+    return this.send({
+      ...options,
+      method: 'PUT',
+      ...attachmentOf(address, upload.id),
+      headers: {
+        'content-type': upload.contentType,
+        slug: encodeSlug(upload.id),
+        ...ifMatchHeader(options.ifMatch),
+      },
       body: upload.body,
     });
   }
@@ -286,7 +318,7 @@ export class CosmosClient {
       // A look-up, not an upload: the small-request pool, so it never waits behind slow uploads.
       response = await this.#control.request({ method: 'GET', path: `/media/${mediaId}`, headers });
     } catch (err) {
-      throw transportError(err, undefined);
+      throw transportError(err, undefined, this.#host);
     }
     if (response.statusCode !== 200) {
       await response.body.dump();
@@ -301,7 +333,7 @@ export class CosmosClient {
         hash.update(chunk);
       }
     } catch (err) {
-      throw transportError(err, undefined);
+      throw transportError(err, undefined, this.#host);
     }
     return { size, sha256: hash.digest('hex') };
   }
@@ -327,7 +359,7 @@ export class CosmosClient {
     try {
       response = await this.#streams.request({ method: 'GET', path: `/media/${mediaId}`, headers });
     } catch (err) {
-      throw transportError(err, undefined);
+      throw transportError(err, undefined, this.#host);
     }
     const flat = flattenHeaders(response.headers);
     this.#observeClock(flat.date);
@@ -458,13 +490,20 @@ const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 
  * A failure to reach or hear from Cosmos DB as the client's own error, the original as its cause; an
  * abort passes on the abort's reason (whoever aborted knows why).
  */
-function transportError(err: unknown, signal: AbortSignal | undefined): unknown {
+function transportError(err: unknown, signal: AbortSignal | undefined, host: string): unknown {
   if (signal?.aborted) return signal.reason ?? err;
-  const code = (err as { code?: unknown } | null)?.code;
+  const { code, syscall } = (err ?? {}) as { code?: unknown; syscall?: unknown };
+  // No connection was made: the request never left, so nothing can have been applied.
+  const notSent = syscall === 'connect' || syscall === 'getaddrinfo' || code === 'UND_ERR_CONNECT_TIMEOUT';
   if (typeof code === 'string' && TIMEOUTS.has(code)) {
-    return new CosmosError('COSMOS_TIMEOUT', 'Cosmos DB did not answer in time.', { cause: err });
+    return new CosmosError('COSMOS_TIMEOUT', `Cosmos DB (${host}) did not answer in time.`, {
+      cause: err,
+      notSent,
+    });
   }
-  return new CosmosError('COSMOS_UNREACHABLE', 'Cosmos DB could not be reached or dropped the connection.', {
-    cause: err,
-  });
+  return new CosmosError(
+    'COSMOS_UNREACHABLE',
+    `Cosmos DB (${host}) could not be reached or dropped the connection.`,
+    { cause: err, notSent },
+  );
 }

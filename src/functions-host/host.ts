@@ -3,6 +3,8 @@
 // process, the worker's part in a child process running the app through `@azure/functions`.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureVersion } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -54,9 +56,19 @@ export interface FunctionsHostOptions {
   activityTimeoutMs?: number;
   /** Caps the wait between polls of an empty queue (host.json maxPollingInterval, 1 min, otherwise). */
   queuePollMs?: number;
+  /**
+   * How long a queue message being processed stays invisible (renewed while it runs): 10 minutes, as
+   * in Azure; tests that kill an instance mid-message shorten it.
+   */
+  queueReceiveVisibilitySeconds?: number;
   /** CORS origins, comma-separated; default local.settings.json `Host.CORS`. */
   cors?: string;
   corsCredentials?: boolean;
+  /**
+   * Serve HTTPS instead of HTTP, as `func start --useHttps` does: a certificate and key (PEM), and
+   * optionally the oldest TLS version and the ciphers accepted (Node's defaults otherwise).
+   */
+  https?: { cert: string | Buffer; key: string | Buffer; minVersion?: SecureVersion; ciphers?: string };
   /** Print logs as JSON lines (default true). */
   log?: boolean;
   onLog?: (record: HostLogRecord) => void;
@@ -129,16 +141,17 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
 
   const invoke = invoker(runtime);
   // Kestrel's limit on request headers (MaxRequestHeadersTotalSize, 32 KiB): past it, 431 and no body.
-  const server = createServer(
-    { requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 },
-    (req, res) => {
-      handle(req, res).catch((err: unknown) => {
-        logs.host('error', 'Host.Http', `Unexpected failure: ${(err as Error).message}`);
-        if (!res.headersSent) answer(res, 500, []);
-        else res.destroy();
-      });
-    },
-  );
+  const serverOptions = { requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 };
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      logs.host('error', 'Host.Http', `Unexpected failure: ${(err as Error).message}`);
+      if (!res.headersSent) answer(res, 500, []);
+      else res.destroy();
+    });
+  };
+  const server = options.https
+    ? createHttpsServer({ ...serverOptions, ...options.https }, serve)
+    : createServer(serverOptions, serve);
   // Kestrel keeps idle connections for 130 s.
   server.keepAliveTimeout = 130_000;
 
@@ -318,7 +331,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     throw err;
   }
   const address = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const url = `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   const functions = describeFunctions(first, url, env);
   logs.host(
     'information',
@@ -369,7 +382,15 @@ function startTriggers(
   for (const trigger of queueTriggers(indexed.functions, env)) {
     try {
       listeners.push(
-        new QueueListener({ trigger, env, queues, maxPollMs: options.queuePollMs, invoke, logs }),
+        new QueueListener({
+          trigger,
+          env,
+          queues,
+          maxPollMs: options.queuePollMs,
+          receiveVisibilitySeconds: options.queueReceiveVisibilitySeconds,
+          invoke,
+          logs,
+        }),
       );
     } catch (err) {
       logs.host('error', `Function.${trigger.functionName}`, (err as Error).message);

@@ -214,7 +214,7 @@ function forwardedHeaders(req: IncomingMessage, target: ForwardTarget, invocatio
     'X-Forwarded-For',
     req.socket.remoteAddress ?? '',
     'X-Forwarded-Proto',
-    'http',
+    'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
     'X-Forwarded-Host',
     req.headers.host ?? '',
     'x-ms-invocation-id',

@@ -8,8 +8,11 @@ import type { HostLogs } from './host-logs.js';
 import type { Invoke } from './invoker.js';
 import type { FunctionMetadata, RpcTypedData } from './protocol.js';
 
-/** How long a received message stays invisible while the function runs (renewed at half of it). */
-const RECEIVE_VISIBILITY_SECONDS = 600;
+/**
+ * How long a received message stays invisible while the function runs (renewed at half of it): the
+ * extension's 10 minutes. An instance that dies mid-message leaves it invisible that long.
+ */
+export const RECEIVE_VISIBILITY_SECONDS = 600;
 /** The listener's shortest wait between polls of an empty queue (QueuePollingIntervals.Minimum). */
 const MIN_POLLING_INTERVAL_MS = 100;
 
@@ -54,6 +57,8 @@ export interface QueueListenerOptions {
   queues: QueuesOptions;
   /** Caps the wait between polls of an empty queue (host.json maxPollingInterval otherwise). */
   maxPollMs?: number;
+  /** How long a message being processed stays invisible (RECEIVE_VISIBILITY_SECONDS by default). */
+  receiveVisibilitySeconds?: number;
   invoke: Invoke;
   logs: HostLogs;
 }
@@ -69,6 +74,10 @@ export class QueueListener {
   #timer: NodeJS.Timeout | undefined;
   readonly #done: Promise<void>;
   readonly #processing = new Set<Promise<void>>();
+
+  get #receiveVisibility(): number {
+    return this.#options.receiveVisibilitySeconds ?? RECEIVE_VISIBILITY_SECONDS;
+  }
 
   constructor(options: QueueListenerOptions) {
     this.#options = options;
@@ -94,7 +103,7 @@ export class QueueListener {
       try {
         const response = await this.#queue.receiveMessages({
           numberOfMessages: queues.batchSize,
-          visibilityTimeout: RECEIVE_VISIBILITY_SECONDS,
+          visibilityTimeout: this.#receiveVisibility,
         });
         messages = response.receivedMessageItems;
       } catch (err) {
@@ -152,11 +161,11 @@ export class QueueListener {
     const renew = setInterval(
       () => {
         this.#queue
-          .updateMessage(message.messageId, popReceipt, undefined, RECEIVE_VISIBILITY_SECONDS)
+          .updateMessage(message.messageId, popReceipt, undefined, this.#receiveVisibility)
           .then((updated) => (popReceipt = updated.popReceipt ?? popReceipt))
           .catch(() => undefined);
       },
-      (RECEIVE_VISIBILITY_SECONDS * 1000) / 2,
+      (this.#receiveVisibility * 1000) / 2,
     );
     let succeeded = false;
     try {

@@ -6,9 +6,16 @@ import type {
   RestError,
   StoragePipelineOptions,
 } from '@azure/storage-blob';
-import { createMetadataAttachment, type CreatedAttachment } from '../attachments/create.js';
 import {
+  createMetadataAttachment,
+  replaceMetadataAttachment,
+  upsertMetadataAttachment,
+} from '../attachments/create.js';
+import {
+  carriedProperties,
   provedOwnership,
+  UPLOAD_ID_PROPERTY,
+  userProperties,
   type AttachmentResource,
   type FoundAttachment,
   type Ownership,
@@ -16,10 +23,22 @@ import {
 } from '../attachments/record.js';
 import type { CosmosClient, DocumentAddress } from '../cosmos/client.js';
 import type { PartitionKey } from '../cosmos/partition-key.js';
-import { BridgeError } from '../http/errors.js';
 import type { MediaSettings } from '../settings.js';
 import { blobStoreError, BlobStoreError } from './blob-errors.js';
-import type { ByteRange, MediaStore, MediaUpload, OpenedMedia } from './store.js';
+import { sameMediaType } from '../policy/content-types.js';
+import { ManagedMediaStore } from './managed.js';
+import { DownloadSigner } from './sas.js';
+import type {
+  ByteRange,
+  DownloadUrlOptions,
+  MediaOwner,
+  MediaStore,
+  MediaUpload,
+  OpenedMedia,
+  StoredAttachment,
+  StoredMedia,
+  WriteTarget,
+} from './store.js';
 
 /** Blocks staged per upload and uploaded side by side: memory per upload stays near their product. */
 const BLOCK_BYTES = 4 * 1024 * 1024;
@@ -43,12 +62,15 @@ export class BlobMediaStore implements MediaStore {
   readonly #cosmos: CosmosClient;
   readonly #settings: BlobSettings;
   readonly #options: StoragePipelineOptions;
-  #container: Promise<ContainerClient> | undefined;
+  /** Managed media left from before the switch to blobs: still read, never written. */
+  readonly #managed: ManagedMediaStore;
+  #container: Promise<{ container: ContainerClient; signer: DownloadSigner }> | undefined;
 
   /** `timeoutMs` bounds each request to Blob Storage, as UPSTREAM_TIMEOUT_MS does for Cosmos DB. */
   constructor(cosmos: CosmosClient, settings: BlobSettings, timeoutMs: number) {
     this.#cosmos = cosmos;
     this.#settings = settings;
+    this.#managed = new ManagedMediaStore(cosmos, { timeoutMs });
     // The SDK retries each request (a staged block, the commit) on its own; short waits keep a caller
     // from hanging for long when storage is down.
     this.#options = {
@@ -56,7 +78,11 @@ export class BlobMediaStore implements MediaStore {
     };
   }
 
-  async create(upload: MediaUpload, record: UploadRecord): Promise<CreatedAttachment> {
+  async create(
+    upload: MediaUpload,
+    record: UploadRecord,
+    target: WriteTarget = { mode: 'create' },
+  ): Promise<StoredAttachment> {
     const { body } = upload;
     // Blob uploads stage their blocks from buffers of their own and retry those: a part just streams.
     const bytes = Buffer.isBuffer(body) || body instanceof Readable ? body : body.first;
@@ -64,12 +90,63 @@ export class BlobMediaStore implements MediaStore {
     const url = await this.#put(record.blob, record.uploadId, bytes, record.contentType);
     const { size, sha256 } = await upload.measured();
     Object.assign(record, { size, sha256 });
-    return createMetadataAttachment(
-      this.#cosmos,
-      record,
-      { id: record.id, contentType: record.contentType, media: url, size, sha256, ...upload.properties },
-      upload.sessionToken,
+    const properties = {
+      id: record.id,
+      contentType: record.contentType,
+      media: url,
+      size,
+      sha256,
+      ...upload.properties,
+    };
+    if (target.mode === 'create') {
+      return createMetadataAttachment(this.#cosmos, record, properties, upload.sessionToken);
+    }
+    if (target.mode === 'replace') {
+      // New media for the attachment: its custom properties stay.
+      const { current } = target;
+      const kept = { ...carriedProperties(current.resource), ...properties };
+      return replaceMetadataAttachment(this.#cosmos, record, kept, current, upload.sessionToken);
+    }
+    return upsertMetadataAttachment(this.#cosmos, record, properties, upload.sessionToken);
+  }
+
+  holdsSameBytes(found: FoundAttachment, record: UploadRecord): Promise<boolean> {
+    const { resource } = found;
+    return Promise.resolve(
+      record.blob !== undefined &&
+        record.size !== undefined &&
+        sameMediaType(resource.contentType, record.contentType) &&
+        resource.size === record.size &&
+        resource.sha256 === record.sha256,
     );
+  }
+
+  /** Points the attachment at this upload's own blob (the same bytes): the earlier one's is then unreferenced. */
+  async takeOver(found: FoundAttachment, record: UploadRecord) {
+    const { resource } = found;
+    const { container } = await this.#ready();
+    const media = bareUrl(container.getBlockBlobClient(record.blob!).url);
+    const json = JSON.stringify({
+      ...userProperties(resource),
+      media,
+      [UPLOAD_ID_PROPERTY]: record.uploadId,
+    });
+    const reply = await this.#cosmos.replaceAttachment(record.address, record.id, json, {
+      partitionKey: record.partitionKey,
+      ifMatch: found.etag,
+    });
+    if (reply.status !== 200) return undefined;
+    const taken = JSON.parse(reply.body) as AttachmentResource;
+    const previousBlob =
+      typeof resource.media === 'string' ? await this.blobNameOf(resource.media) : undefined;
+    const previousUpload = resource[UPLOAD_ID_PROPERTY];
+    return {
+      created: { reply: { ...reply, status: 201 }, resource: taken, etag: String(taken._etag) },
+      replaced:
+        previousBlob !== undefined && typeof previousUpload === 'string'
+          ? { ...record, uploadId: previousUpload, blob: previousBlob }
+          : undefined,
+    };
   }
 
   /** A blob-mode attachment is a metadata attachment: its mark (or resource id) decides. */
@@ -77,11 +154,23 @@ export class BlobMediaStore implements MediaStore {
     return Promise.resolve(provedOwnership(found, record) ?? 'other');
   }
 
-  async open(resource: AttachmentResource, range?: ByteRange): Promise<OpenedMedia> {
-    const name = typeof resource.media === 'string' ? await this.blobNameOf(resource.media) : undefined;
-    if (name === undefined)
-      throw new BridgeError('NotFound', 'The attachment points at no blob of the bridge.');
-    const blob = (await this.#ready()).getBlockBlobClient(name);
+  async locate(resource: AttachmentResource, owner: MediaOwner): Promise<StoredMedia | undefined> {
+    const { media, id } = resource;
+    const mark = resource[UPLOAD_ID_PROPERTY];
+    if (typeof media !== 'string') return undefined;
+    if (media.startsWith('/media/')) return this.#managed.locate(resource);
+    const name = await this.blobNameOf(media);
+    // Only the blob this attachment's own upload wrote: a metadata attachment anyone made may name
+    // any blob of the container, and must not read (or delete) another document's media through it.
+    if (name === undefined || typeof mark !== 'string') return undefined;
+    if (name !== blobNameFor(owner.address, owner.partitionKey, id, mark)) return undefined;
+    return { kind: 'blob', name, uploadId: mark };
+  }
+
+  async open(media: StoredMedia, range?: ByteRange): Promise<OpenedMedia> {
+    if (media.kind === 'managed') return this.#managed.open(media, range);
+    const { container } = await this.#ready();
+    const blob = container.getBlockBlobClient(media.name);
     try {
       const offset = range?.start ?? 0;
       const count = range ? range.end - range.start + 1 : undefined;
@@ -94,13 +183,23 @@ export class BlobMediaStore implements MediaStore {
         contentType: download.contentType,
       };
     } catch (err) {
-      throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, `Reading blob ${name}`, err) : err;
+      throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, `Reading blob ${media.name}`, err) : err;
+    }
+  }
+
+  async downloadUrl(media: StoredMedia, options: DownloadUrlOptions): Promise<string | undefined> {
+    if (media.kind !== 'blob') return undefined;
+    const { container, signer } = await this.#ready();
+    try {
+      return await signer.url(container.getBlobClient(media.name), options);
+    } catch (err) {
+      throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, 'Signing a download URL', err) : err;
     }
   }
 
   /** The name of a blob in this store's container from a URL in an attachment's `media`; undefined for any other URL. */
   async blobNameOf(mediaUrl: string): Promise<string | undefined> {
-    const container = await this.#ready();
+    const { container } = await this.#ready();
     const base = `${container.url.replace(/\/+$/, '')}/`;
     if (!mediaUrl.startsWith(base)) return undefined;
     try {
@@ -116,7 +215,7 @@ export class BlobMediaStore implements MediaStore {
 
   /** Deletes a blob only if the given upload wrote it (its metadata says so), and only that version. */
   async #removeIfWrittenBy(name: string, uploadId: string): Promise<void> {
-    const blob = (await this.#ready()).getBlockBlobClient(name);
+    const blob = (await this.#ready()).container.getBlockBlobClient(name);
     try {
       const properties = await blob.getProperties();
       if (properties.metadata?.[UPLOAD_ID_METADATA] !== uploadId) return;
@@ -135,7 +234,7 @@ export class BlobMediaStore implements MediaStore {
    * lost and retried by the SDK.
    */
   async #put(name: string, uploadId: string, body: Buffer | Readable, contentType: string): Promise<string> {
-    const container = await this.#ready();
+    const { container } = await this.#ready();
     const blob = container.getBlockBlobClient(name);
     const options = {
       blobHTTPHeaders: { blobContentType: contentType },
@@ -160,7 +259,7 @@ export class BlobMediaStore implements MediaStore {
 
   async #writtenBy(name: string, uploadId: string): Promise<boolean> {
     try {
-      const properties = await (await this.#ready()).getBlockBlobClient(name).getProperties();
+      const properties = await (await this.#ready()).container.getBlockBlobClient(name).getProperties();
       return properties.metadata?.[UPLOAD_ID_METADATA] === uploadId;
     } catch (err) {
       if (isRestError(err) && err.statusCode === 404) return false;
@@ -168,8 +267,8 @@ export class BlobMediaStore implements MediaStore {
     }
   }
 
-  /** The container, created on first use when it does not exist. */
-  #ready(): Promise<ContainerClient> {
+  /** The container, created on first use when it does not exist, and the signer of its download URLs. */
+  #ready(): Promise<{ container: ContainerClient; signer: DownloadSigner }> {
     this.#container ??= this.#open().catch((err: unknown) => {
       this.#container = undefined;
       throw isRestError(err) ? blobStoreError(err.statusCode ?? 0, 'Opening the container', err) : err;
@@ -177,7 +276,7 @@ export class BlobMediaStore implements MediaStore {
     return this.#container;
   }
 
-  async #open(): Promise<ContainerClient> {
+  async #open(): Promise<{ container: ContainerClient; signer: DownloadSigner }> {
     const { connectionString, accountUrl, container } = this.#settings;
     // Loaded on first use: the SDK adds memory that managed-attachment deployments need not carry.
     const sdk = await import('@azure/storage-blob');
@@ -195,7 +294,7 @@ export class BlobMediaStore implements MediaStore {
       // An identity allowed to write blobs but not to create containers: the container must exist.
       if (!(isRestError(err) && err.statusCode === 403)) throw err;
     }
-    return client;
+    return { container: client, signer: new DownloadSigner(service, !connectionString) };
   }
 }
 

@@ -37,3 +37,10 @@ export function mediaTypeOf(value: string): string | undefined {
 export function contentTypeAllowed(rules: ContentTypeRule[] | undefined, mediaType: string): boolean {
   return rules === undefined || rules.some((rule) => rule.test(mediaType.toLowerCase()));
 }
+
+/** Whether a stored content type (any value) names the same media type as one sent. */
+export function sameMediaType(stored: unknown, sent: string): boolean {
+  if (typeof stored !== 'string') return false;
+  const type = (value: string) => value.split(';', 1)[0]!.trim().toLowerCase();
+  return type(stored) === type(sent);
+}

@@ -75,6 +75,11 @@ export interface Stack {
   headers(doc?: string): Record<string, string>;
   listAttachments(doc?: string): Promise<Record<string, unknown>[]>;
   readMedia(mediaLink: string): Promise<Buffer>;
+  /**
+   * Another instance of the app: a second local Functions host with the same settings (plus `env`),
+   * on the same emulator and storage, its logs joining this stack's. Closed with the stack.
+   */
+  startInstance(env?: Env): Promise<FunctionsHost>;
   close(): Promise<void>;
 }
 
@@ -137,13 +142,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // What `npm start` does: stand-ins for the services the settings leave out (Azurite for blob
   // media), then the app in the local Functions host, through @azure/functions as in Azure.
   const services = await startLocalServices(env, log);
+  const instances: FunctionsHost[] = [];
   let functionsHost: FunctionsHost;
-  try {
-    functionsHost = await startFunctionsHost({
+  const startHost = (extraEnv: Env = {}) =>
+    startFunctionsHost({
       appDir: APP_DIR,
       // A developer's local.settings.json must not change what the suite runs.
       localSettings: false,
-      env: { PATH: process.env.PATH, ...services.env },
+      env: { PATH: process.env.PATH, ...services.env, ...extraEnv },
       port: 0,
       functionKey: FUNCTION_KEY,
       queuePollMs: 100,
@@ -168,6 +174,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         };
       },
     });
+  try {
+    functionsHost = await startHost();
   } catch (err) {
     await services.close();
     throw err;
@@ -215,15 +223,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       'x-ms-documentdb-partitionkey': JSON.stringify([doc]),
     }),
     async listAttachments(doc = DOC) {
-      const reply = await cosmos.send({
-        method: 'GET',
-        path: `/dbs/${DB}/colls/${COLL}/docs/${enc(doc)}/attachments`,
-        resourceType: 'attachments',
-        resourceLink: `dbs/${DB}/colls/${COLL}/docs/${doc}`,
-        partitionKey: [doc],
-      });
-      if (reply.status !== 200) throw new Error(`list failed: ${reply.status} ${reply.body}`);
-      return (JSON.parse(reply.body) as { Attachments: Record<string, unknown>[] }).Attachments;
+      // Every page: Cosmos DB (and the emulator) answers 100 at a time unless asked otherwise.
+      const all: Record<string, unknown>[] = [];
+      let continuation: string | undefined;
+      do {
+        const reply = await cosmos.listAttachments(
+          { db: DB, coll: COLL, doc },
+          { partitionKey: [doc], maxItemCount: 1000, continuation },
+        );
+        if (reply.status !== 200) throw new Error(`list failed: ${reply.status} ${reply.body}`);
+        all.push(...(JSON.parse(reply.body) as { Attachments: Record<string, unknown>[] }).Attachments);
+        continuation = reply.headers['x-ms-continuation'];
+      } while (continuation);
+      return all;
     },
     async readMedia(mediaLink) {
       const mediaId = mediaLink.replace(/^\/media\//, '');
@@ -239,7 +251,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         throw new Error(`media read failed: ${response.status} ${await response.text()}`);
       return Buffer.from(await response.arrayBuffer());
     },
+    async startInstance(extraEnv) {
+      const instance = await startHost(extraEnv);
+      recordSecret(instance.masterKey);
+      instances.push(instance);
+      return instance;
+    },
     async close() {
+      for (const instance of instances) await instance.close();
       await functionsHost.close();
       await services.close();
       await cosmos.close();

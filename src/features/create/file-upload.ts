@@ -49,6 +49,14 @@ export async function fileUpload(
     body: whole ?? (replayable ? new ReplayablePart(meter) : meter),
     measured: () => meter.measured(),
     measurement: () => meter.measurement,
+    async finish() {
+      if (meter.measurement) return meter.measurement;
+      if (meter.errored || meter.destroyed) return undefined;
+      // What the upstream did not take goes nowhere: only its size and hash are wanted now.
+      meter.unpipe();
+      meter.resume();
+      return meter.measured().catch(() => undefined);
+    },
     release: () => meter.dropKept(),
   };
 }

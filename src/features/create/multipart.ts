@@ -1,5 +1,4 @@
-import type { DocumentAddress } from '../../cosmos/client.js';
-import { assertValidId } from '../../cosmos/ids.js';
+import type { CosmosReply, DocumentAddress } from '../../cosmos/client.js';
 import { parsePartitionKeyField, samePartitionKey, type PartitionKey } from '../../cosmos/partition-key.js';
 import { withPendingCleanup, AttachmentWriter } from '../../attachments/writer.js';
 import { parseMetadata } from '../../attachments/metadata.js';
@@ -10,17 +9,21 @@ import { readMultipart, type FormPart } from '../../multipart/parts.js';
 import type { RequestContext } from '../context.js';
 import { bodyLimits } from '../body-limits.js';
 import { fileUpload } from './file-upload.js';
+import { chooseId, combine, idChoiceFromField, type IdChoice } from './id-choice.js';
 
 /**
  * `multipart/form-data`: every file part becomes an attachment, in order, streamed as it arrives; a
- * `metadata` field becomes a metadata attachment; a `partitionKey` field before them sets the key.
- * All or nothing: when any part fails, what the request created is undone.
+ * `metadata` field becomes a metadata attachment; a `partitionKey` field before them sets the key, and
+ * an `idMode` (or `x-ms-documentdb-is-upsert`) field before them how ids are chosen. All or nothing:
+ * when any part fails, what the request created is undone (an attachment an upsert replaced stays
+ * replaced: the version it replaced is gone).
  */
 export async function fromMultipart(
   request: Request,
   contentType: string,
   address: DocumentAddress,
   context: RequestContext,
+  headerChoice: IdChoice | undefined,
 ): Promise<Response> {
   const { settings, policy } = context;
   const options = callOptionsFrom(request);
@@ -41,34 +44,53 @@ export async function fromMultipart(
     throw err;
   }
   const writer = new AttachmentWriter(context, address, options.sessionToken);
+  /** What each attachment's answer adds to its resource (a file's size and SHA-256), in order. */
   const results: Record<string, unknown>[] = [];
+  let choice = headerChoice;
   try {
     for await (const part of reader) {
       if (part.type === 'field') {
+        const fieldChoice = idChoiceFromField(part.name, part.value);
         if (part.name === 'partitionKey') {
           partitionKey = policy.partitionKey(
-            partitionKeyFromField(part.value, headerKey, writer.created.length > 0),
+            partitionKeyFromField(part.value, headerKey, results.length > 0),
           );
+        } else if (fieldChoice !== undefined) {
+          if (results.length > 0) {
+            throw new BridgeError(
+              'BadRequest',
+              `The ${part.name} field must come before the files and metadata it applies to.`,
+            );
+          }
+          choice = combine(headerChoice, fieldChoice);
         } else if (part.name === 'metadata') {
           const metadata = parseMetadata(part.value, 'The metadata field');
-          const reply = await writer.createMetadata(
-            metadata,
+          const { id, upsert, properties } = chooseId(choice ?? 'name', metadata.id, 'attachment id');
+          await writer.createMetadata(
+            { ...metadata, ...properties, id },
             partitionKey,
-            `Metadata attachment "${metadata.id}"`,
+            `Metadata attachment "${id}"`,
+            {
+              upsert,
+            },
           );
-          results.push(resourceOf(reply.body));
+          results.push({});
         }
         // Other fields (a form's submit button, say) carry nothing for Cosmos DB and are ignored.
         continue;
       }
-      results.push(await uploadFilePart(part, writer, partitionKey, context));
+      results.push(await uploadFilePart(part, writer, partitionKey, context, choice ?? 'name'));
     }
     if (results.length === 0) {
       throw new BridgeError('NoAttachments', 'The form has no file part and no metadata field.');
     }
     // The caller left after the last part: nobody will hear of these attachments, so undo them.
     if (request.signal.aborted) throw callerLeft();
-    return jsonResponse(201, { attachments: results }, summaryHeaders(writer));
+    const replies = await writer.commit();
+    const attachments = replies.map((reply, i) => ({ ...resourceOf(reply.body), ...results[i] }));
+    // 201 when the form created anything; 200 when every part replaced an attachment (upsert).
+    const created = replies.some((reply) => reply.status === 201);
+    return jsonResponse(created ? 201 : 200, { attachments }, summaryHeaders(replies));
   } catch (err) {
     // A part's upload that broke off because the form itself failed reports the form's failure.
     const formFailure = await reader.close();
@@ -82,6 +104,7 @@ async function uploadFilePart(
   writer: AttachmentWriter,
   partitionKey: PartitionKey | undefined,
   context: RequestContext,
+  choice: IdChoice,
 ): Promise<Record<string, unknown>> {
   if (!part.filename) {
     part.stream.resume();
@@ -90,11 +113,12 @@ async function uploadFilePart(
       `The file part "${part.name}" has no file name to use as its id.`,
     );
   }
-  const id = assertValidId(part.filename, `file name "${part.filename}"`);
+  const { id, upsert, properties } = chooseId(choice, part.filename, `file name "${part.filename}"`);
   const upload = await fileUpload(part.stream, id, part.mimeType, context, part.maxBytes);
+  upload.properties = properties;
   try {
-    const reply = await writer.createMedia(upload, partitionKey, `File "${id}"`);
-    return { ...resourceOf(reply.body), ...(await upload.measured()) };
+    await writer.createMedia(upload, partitionKey, `File "${id}"`, upsert);
+    return { ...(await upload.measured()) };
   } finally {
     upload.release();
   }
@@ -138,16 +162,12 @@ function resourceOf(body: string): Record<string, unknown> {
 }
 
 /** Headers for a multi-part answer: RU charges add up; the last session token and activity id win. */
-function summaryHeaders(writer: AttachmentWriter): Record<string, string> {
-  const created = writer.created;
-  const last = created.at(-1);
+function summaryHeaders(replies: readonly CosmosReply[]): Record<string, string> {
+  const last = replies.at(-1);
   if (!last) return {};
-  const headers = passedBackHeaders(last.reply);
-  const charge = created.reduce(
-    (sum, { reply }) => sum + (Number(reply.headers['x-ms-request-charge']) || 0),
-    0,
-  );
+  const headers = passedBackHeaders(last);
+  const charge = replies.reduce((sum, reply) => sum + (Number(reply.headers['x-ms-request-charge']) || 0), 0);
   headers['x-ms-request-charge'] = String(Math.round(charge * 100) / 100);
-  if (created.length > 1) delete headers.etag;
+  if (replies.length > 1) delete headers.etag;
   return headers;
 }

@@ -1,7 +1,7 @@
 import { parseMetadata } from '../../attachments/metadata.js';
 import { AttachmentWriter, withPendingCleanup } from '../../attachments/writer.js';
 import type { DocumentAddress } from '../../cosmos/client.js';
-import { assertValidId, decodeSlug } from '../../cosmos/ids.js';
+import { decodeSlug } from '../../cosmos/ids.js';
 import { callOptionsFrom, replyAsResponse } from '../../http/cosmos-replies.js';
 import { BridgeError } from '../../http/errors.js';
 import { callerBody, callerLeft, decodeUtf8, readSmallBody, rootCause } from '../../http/request-body.js';
@@ -10,6 +10,7 @@ import { documentAddress } from '../address.js';
 import { bodyLimits } from '../body-limits.js';
 import type { RequestContext, RouteParams } from '../context.js';
 import { fileUpload } from './file-upload.js';
+import { chooseId, idChoiceFromHeaders, type IdChoice } from './id-choice.js';
 import { declaredLength, fromMultipart } from './multipart.js';
 
 /** Longest Slug accepted: a 255-character id, every character percent-encoded UTF-8. */
@@ -18,6 +19,7 @@ const MAX_SLUG_CHARS = 255 * 12;
 /**
  * `POST .../docs/{doc}/attachments`, by Content-Type: multipart/form-data (one attachment per part),
  * anything with a Slug header (raw media, as Cosmos DB itself takes it), or JSON (a metadata attachment).
+ * Ids are the names given unless the request chooses upsert or unique ids (id-choice.ts).
  */
 export async function createAttachments(
   request: Request,
@@ -28,12 +30,16 @@ export async function createAttachments(
   const contentType = request.headers.get('content-type') ?? '';
   const mediaType = contentType.split(';', 1)[0]!.trim().toLowerCase();
   const slug = request.headers.get('slug');
-  if (mediaType === 'multipart/form-data') return fromMultipart(request, contentType, address, context);
+  const choice = idChoiceFromHeaders(request.headers);
+  if (mediaType === 'multipart/form-data')
+    return fromMultipart(request, contentType, address, context, choice);
   // A Slug means raw media to Cosmos DB whatever the type, so a JSON file with a Slug is media too.
-  if (slug !== null)
-    return fromRawMedia(request, mediaType === '' ? undefined : contentType, slug, address, context);
+  if (slug !== null) {
+    const type = mediaType === '' ? undefined : contentType;
+    return fromRawMedia(request, type, slug, address, context, choice ?? 'name');
+  }
   if (mediaType === 'application/json' || mediaType.endsWith('+json'))
-    return fromJson(request, address, context);
+    return fromJson(request, address, context, choice ?? 'name');
   throw new BridgeError(
     'UnsupportedMediaType',
     'Send multipart/form-data, application/json, or raw media with a Slug header naming the attachment.',
@@ -46,10 +52,11 @@ async function fromRawMedia(
   slug: string,
   address: DocumentAddress,
   context: RequestContext,
+  choice: IdChoice,
 ): Promise<Response> {
   const { settings, policy } = context;
   if (slug.length > MAX_SLUG_CHARS) throw new BridgeError('InvalidHeader', 'The Slug header is too long.');
-  const id = assertValidId(decodeSlug(slug), 'Slug');
+  const { id, upsert, properties } = chooseId(choice, decodeSlug(slug), 'Slug');
   const options = callOptionsFrom(request);
   const partitionKey = policy.partitionKey(options.partitionKey);
   const type = contentType ?? 'application/octet-stream';
@@ -61,10 +68,12 @@ async function fromRawMedia(
   const writer = new AttachmentWriter(context, address, options.sessionToken);
   try {
     const upload = await fileUpload(caller.stream, id, type, context, declaredLength(request));
+    upload.properties = properties;
     try {
-      const reply = await writer.createMedia(upload, partitionKey, `Attachment "${id}"`);
+      await writer.createMedia(upload, partitionKey, `Attachment "${id}"`, upsert);
       if (request.signal.aborted) throw callerLeft();
-      return replyAsResponse(reply);
+      const [reply] = await writer.commit();
+      return replyAsResponse(reply!);
     } finally {
       upload.release();
     }
@@ -78,6 +87,7 @@ async function fromJson(
   request: Request,
   address: DocumentAddress,
   context: RequestContext,
+  choice: IdChoice,
 ): Promise<Response> {
   const { settings, policy } = context;
   const options = callOptionsFrom(request);
@@ -87,12 +97,17 @@ async function fromJson(
     bodyLimits(context, settings.limits.maxFieldBytes, 'MAX_FIELD_BYTES'),
   );
   const metadata = parseMetadata(decodeUtf8(bytes, 'The JSON body'), 'The JSON body');
+  const { id, upsert, properties } = chooseId(choice, metadata.id, 'attachment id');
   const writer = new AttachmentWriter(context, address, options.sessionToken);
-  const reply = await writer.createMetadata(metadata, partitionKey, `Attachment "${metadata.id}"`);
-  // The caller left before hearing of it: nobody will, so it is undone like any failed request's.
-  if (request.signal.aborted) {
-    const pending = await writer.rollBack();
-    throw withPendingCleanup(callerLeft(), pending);
+  await writer.createMetadata({ ...metadata, ...properties, id }, partitionKey, `Attachment "${id}"`, {
+    upsert,
+  });
+  try {
+    // The caller left before hearing of it: nobody will, so it is undone like any failed request's.
+    if (request.signal.aborted) throw callerLeft();
+    const [reply] = await writer.commit();
+    return replyAsResponse(reply!);
+  } catch (err) {
+    throw withPendingCleanup(err, await writer.rollBack());
   }
-  return replyAsResponse(reply);
 }

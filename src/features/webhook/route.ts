@@ -42,10 +42,14 @@ export async function receiveWebhook(
   let markSeen: unknown;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     try {
+      // Redeliveries are recognised by their webhook-id below, and answered as replays.
       const reply = await writer.createMetadata(
         { [WEBHOOK_ID_PROPERTY]: webhookId, ...metadata },
         partitionKey,
         subject,
+        {
+          takeOver: false,
+        },
       );
       return replyAsResponse(reply);
     } catch (err) {
