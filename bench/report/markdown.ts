@@ -23,8 +23,9 @@ ${MARKERS.compare.join('\n')}
 `;
 
 /**
- * Writes the results between the markers of the file at `path`, keeping the hand-written rest: a run
- * with other builds (--compare) fills the before-and-after section, any other run the results.
+ * Writes the results between the markers of the file at `path`, keeping the hand-written rest: every
+ * run fills the results section (this checkout's figures and the targets); a run with other builds
+ * (--compare) fills the before-and-after section too, from the same measurements.
  */
 export async function publishMarkdown(path: string, results: Results, checks: TargetCheck[]): Promise<void> {
   let current: string;
@@ -33,17 +34,22 @@ export async function publishMarkdown(path: string, results: Results, checks: Ta
   } catch {
     current = SKELETON;
   }
-  const comparing = results.compare.length > 0;
-  const [startMarker, endMarker] = comparing ? MARKERS.compare : MARKERS.results;
+  current = fill(path, current, MARKERS.results, resultsMarkdown(results, checks));
+  if (results.compare.length > 0) current = fill(path, current, MARKERS.compare, compareMarkdown(results));
+  await writeFile(path, current);
+}
+
+function fill(
+  path: string,
+  current: string,
+  [startMarker, endMarker]: readonly [string, string],
+  generated: string,
+): string {
   const start = current.indexOf(startMarker);
   const end = current.indexOf(endMarker);
   if (start < 0 || end < start)
     throw new Error(`${path} has no generated-results markers; add:\n${startMarker}\n${endMarker}`);
-  const generated = comparing ? compareMarkdown(results) : resultsMarkdown(results, checks);
-  await writeFile(
-    path,
-    `${current.slice(0, start + startMarker.length)}\n${generated}\n${current.slice(end)}`,
-  );
+  return `${current.slice(0, start + startMarker.length)}\n${generated}\n${current.slice(end)}`;
 }
 
 /** `median (min–max)`, or – when there is nothing. */
