@@ -28,8 +28,9 @@ export default tseslint.config(
     },
   },
   {
-    // Fixture apps and process scripts for the Functions host tests: plain ESM, outside the TS project.
-    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs'],
+    // Fixture apps and process scripts for the Functions host tests, and the benchmark's flag
+    // comparison: plain ESM, outside the TS project.
+    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs', 'bench/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
