@@ -9,6 +9,7 @@ export default tseslint.config(
       'node_modules/**',
       'coverage/**',
       '.scratch/**',
+      '.bench-tmp/**',
       'eslint.config.js',
       'src/features/ui/assets.generated.ts',
       'test-results/**',
@@ -29,9 +30,15 @@ export default tseslint.config(
     },
   },
   {
-    // Fixture apps and process scripts for the Functions host tests, build scripts and the client
-    // examples: plain ESM, outside the TS project.
-    files: ['test/fixtures/**/*.mjs', 'test/helpers/*.mjs', 'scripts/*.mjs', 'examples/**/*.mjs'],
+    // Fixture apps and process scripts for the Functions host tests, build scripts, the client
+    // examples and the benchmark's flag comparison: plain ESM, outside the TS project.
+    files: [
+      'test/fixtures/**/*.mjs',
+      'test/helpers/*.mjs',
+      'scripts/*.mjs',
+      'examples/**/*.mjs',
+      'bench/*.mjs',
+    ],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

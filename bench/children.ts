@@ -1,16 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { watch } from 'node:fs';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLIENT_READY } from './jobs.js';
 
 /** Built entry points, found from this file's place in dist/bench/. */
 export const ENTRY = {
   sink: fileURLToPath(new URL('../src/emulator/main.js', import.meta.url)),
-  bridge: fileURLToPath(new URL('../src/devhost/main.js', import.meta.url)),
+  adapter: fileURLToPath(new URL('./direct-host.js', import.meta.url)),
+  functions: fileURLToPath(new URL('./functions-host.js', import.meta.url)),
   proxy: fileURLToPath(new URL('./tcp-proxy.js', import.meta.url)),
-  naive: fileURLToPath(new URL('./naive-formdata.js', import.meta.url)),
+  floor: fileURLToPath(new URL('./floor.js', import.meta.url)),
   client: fileURLToPath(new URL('./client.js', import.meta.url)),
 };
 
@@ -124,20 +126,39 @@ export async function startServer({
     origin,
     logFile,
     output,
-    async peakRss() {
-      const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      const kib = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-      if (kib === undefined) throw new Error(`no VmHWM for ${name}`);
-      return Number(kib) * 1024;
-    },
-    async cpuSeconds() {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-    },
+    peakRss: () => peakRssOf(pid),
+    cpuSeconds: () => cpuSecondsOf(pid),
     stop: () => stopChild(child),
   };
+}
+
+/** VmHWM: the most resident memory the process has had (since the last `resetPeakRss`), in bytes. */
+export async function peakRssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  if (kib === undefined) throw new Error(`no VmHWM for ${pid}`);
+  return Number(kib) * 1024;
+}
+
+/** Resident memory now, in bytes. */
+export async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+  if (kib === undefined) throw new Error(`no VmRSS for ${pid}`);
+  return Number(kib) * 1024;
+}
+
+/** Starts the peak over (Linux: writing 5 to clear_refs resets VmHWM to the current RSS). */
+export async function resetPeakRss(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** User + system CPU time the process (all its threads) used so far, in seconds. */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 /** SIGTERM, then SIGKILL if it has not exited in time. */
@@ -186,4 +207,42 @@ export async function runClient<T>(job: unknown, timeoutMs: number): Promise<T> 
     );
   }
   return JSON.parse(stdout) as T;
+}
+
+/** A load generator that runs until stopped (tricklers): `ready` once it says so, `stop()` for its answer. */
+export interface LongClient<T> {
+  ready: Promise<void>;
+  stop(): Promise<T>;
+}
+
+export function startClient<T>(job: unknown, timeoutMs: number): LongClient<T> {
+  const child = spawn(process.execPath, [ENTRY.client, JSON.stringify(job)], {
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const closed = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-OUTPUT_TAIL_CHARS);
+      if (stderr.includes(CLIENT_READY)) resolve();
+    });
+    void closed.then(() => reject(new Error(`client exited before it was ready:\n${stderr}`)));
+  });
+  ready.catch(() => undefined);
+  return {
+    ready,
+    async stop() {
+      child.kill('SIGTERM');
+      const [code, signal] = await closed;
+      clearTimeout(timer);
+      running.delete(child);
+      if (code !== 0) throw new Error(`client exited ${code ?? signal}:\n${stderr}`);
+      return JSON.parse(stdout) as T;
+    },
+  };
 }

@@ -1,11 +1,25 @@
 // The load generator: its own process, so its CPU is never the bridge's. Runs one job given as JSON
 // in argv[2] and prints the result as one JSON line.
+import { request as httpRequest, Agent, type ClientRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { fileChunks, fileSha256, multipartBody } from './bodies.js';
-import type { ConcurrentUploadsJob, Job, JobResult, SmallRequestsJob, Target, UploadJob } from './jobs.js';
+import {
+  CLIENT_READY,
+  type ConcurrentUploadsJob,
+  type Job,
+  type JobResult,
+  type SmallRequestsJob,
+  type SmallUploadsJob,
+  type Target,
+  type TrickleJob,
+  type TrickleResult,
+  type UploadJob,
+} from './jobs.js';
 import { ATTACHMENTS_PATH, BRIDGE_ATTACHMENTS_PATH, PARTITION_KEY, signedCreateHeaders } from './signing.js';
 
+/** Between one slow caller's start and the next's. */
+const TRICKLE_STAGGER_MS = 80;
 /** No request may hang the benchmark. */
 const REQUEST_TIMEOUT_MS = 120_000;
 
@@ -14,7 +28,13 @@ interface Answer {
   body: string;
 }
 
-type RequestBody = string | Readable;
+type RequestBody = string | Buffer | Readable;
+
+function authHeaders(target: Target): Record<string, string> {
+  return target.kind === 'bridge'
+    ? { 'x-functions-key': target.functionKey, 'x-ms-documentdb-partitionkey': PARTITION_KEY }
+    : signedCreateHeaders();
+}
 
 async function post(
   pool: Pool,
@@ -22,15 +42,10 @@ async function post(
   headers: Record<string, string>,
   body: RequestBody,
 ): Promise<Answer> {
-  const path = target.kind === 'sink' ? ATTACHMENTS_PATH : BRIDGE_ATTACHMENTS_PATH;
-  const auth: Record<string, string> =
-    target.kind !== 'sink'
-      ? { 'x-functions-key': target.functionKey, 'x-ms-documentdb-partitionkey': PARTITION_KEY }
-      : signedCreateHeaders();
   const response = await pool.request({
     method: 'POST',
-    path,
-    headers: { ...auth, ...headers },
+    path: target.kind === 'sink' ? ATTACHMENTS_PATH : BRIDGE_ATTACHMENTS_PATH,
+    headers: { ...authHeaders(target), ...headers },
     body,
     headersTimeout: REQUEST_TIMEOUT_MS,
     bodyTimeout: REQUEST_TIMEOUT_MS,
@@ -38,14 +53,14 @@ async function post(
   return { status: response.statusCode, body: await response.body.text() };
 }
 
-/** One file: multipart to the bridge, raw media (Slug) to a sink, as each takes it. */
+/** One file: multipart or raw media with a Slug, as the target takes it. */
 function uploadRequest(
   target: Target,
   bytes: number,
   id: string,
 ): { headers: Record<string, string>; body: Readable } {
   // Content-Length given, as browsers and mobile SDKs send files; byte mode, so chunks go out as they are.
-  if (target.kind !== 'sink') {
+  if (target.kind === 'bridge' && target.form === 'multipart') {
     const form = multipartBody(bytes, id);
     return {
       headers: { 'content-type': form.contentType, 'content-length': String(form.length) },
@@ -72,8 +87,9 @@ async function measured(run: () => Promise<number[]>, bytes: number): Promise<Jo
 }
 
 async function upload(job: UploadJob): Promise<JobResult> {
-  // Computed before the clock starts: the bridge's answer must name exactly these bytes.
-  const expected = job.target.kind === 'bridge' ? fileSha256(job.bytes) : undefined;
+  // Computed before the clock starts: the bridge's multipart answer must name exactly these bytes.
+  const checked = job.target.kind === 'bridge' && job.target.form === 'multipart';
+  const expected = checked ? fileSha256(job.bytes) : undefined;
   const pool = new Pool(job.target.origin, { connections: 1 });
   try {
     return await measured(async () => {
@@ -155,7 +171,86 @@ async function smallRequests(job: SmallRequestsJob): Promise<JobResult> {
   }
 }
 
-function run(job: Job): Promise<JobResult> {
+/** Small files one after another: each as one buffer, so the client's own cost stays low. */
+async function smallUploads(job: SmallUploadsJob): Promise<JobResult> {
+  const pool = new Pool(job.target.origin, { connections: 1 });
+  try {
+    return await measured(
+      () =>
+        workers(1, job.requests, async (_, index) => {
+          const id = `${job.idPrefix}-${index}`;
+          const { headers, body } = uploadRequest(job.target, job.bytes, id);
+          const whole = Buffer.concat(await body.toArray());
+          expectCreated(await post(pool, job.target, headers, whole), `upload ${id}`);
+        }),
+      job.bytes * job.requests,
+    );
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Slow callers: each sends its head, then a byte a second; an answered one is replaced at once. */
+async function trickle(job: TrickleJob): Promise<TrickleResult> {
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  const target = new URL(job.target.origin);
+  const result: TrickleResult = { started: 0, answers: {} };
+  const live = new Set<ClientRequest>();
+  let stopping = false;
+  const start = () => {
+    if (stopping) return;
+    const id = `${job.idPrefix}-${result.started++}`;
+    const form = multipartBody(1024 * 1024, id);
+    const [head] = form.chunks();
+    const req = httpRequest({
+      agent,
+      host: target.hostname,
+      port: target.port,
+      method: 'POST',
+      path: BRIDGE_ATTACHMENTS_PATH,
+      headers: {
+        ...authHeaders(job.target),
+        'content-type': form.contentType,
+        'content-length': String(form.length),
+      },
+    });
+    live.add(req);
+    req.write(head);
+    const timer = setInterval(() => req.write(Buffer.from([0x61])), 1000);
+    const done = () => {
+      clearInterval(timer);
+      if (live.delete(req)) start();
+    };
+    req.on('response', (res) => {
+      result.answers[res.statusCode ?? 0] = (result.answers[res.statusCode ?? 0] ?? 0) + 1;
+      res.resume();
+      res.once('end', done);
+      req.destroy();
+      done();
+    });
+    req.on('error', done);
+    req.on('close', done);
+  };
+  // Staggered over a few seconds, as slow callers arrive: not all cut off (and replaced) at one moment.
+  for (let i = 0; i < job.count; i++) {
+    start();
+    await new Promise((resolve) => setTimeout(resolve, TRICKLE_STAGGER_MS));
+  }
+  process.stderr.write(`${CLIENT_READY}\n`);
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, job.maxSeconds * 1000);
+    process.once('SIGTERM', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  stopping = true;
+  for (const req of live) req.destroy();
+  agent.destroy();
+  return result;
+}
+
+function run(job: Job): Promise<unknown> {
   switch (job.type) {
     case 'upload':
       return upload(job);
@@ -163,6 +258,10 @@ function run(job: Job): Promise<JobResult> {
       return concurrentUploads(job);
     case 'small-requests':
       return smallRequests(job);
+    case 'small-uploads':
+      return smallUploads(job);
+    case 'trickle':
+      return trickle(job);
   }
 }
 

@@ -1,11 +1,16 @@
 // What the orchestrator asks the load-generator process to do, and what it answers (JSON over argv/stdout).
 
+/** What a long-running client prints on stderr once its load is in place. */
+export const CLIENT_READY = 'client ready';
+
 /**
- * Where requests go: the bridge's route (multipart, function key; its answer is checked), the naive
- * `formData()` handler (same requests), or a sink origin taking raw media (directly or through the TCP proxy).
+ * Where requests go: a bridge (function key; files as multipart or as raw media with a Slug; its
+ * answer is checked), or a sink origin taking raw media as Cosmos DB does (directly or through the
+ * TCP pass-through).
  */
 export type Target =
-  { kind: 'bridge' | 'naive'; origin: string; functionKey: string } | { kind: 'sink'; origin: string };
+  | { kind: 'bridge'; origin: string; functionKey: string; form: 'multipart' | 'raw' }
+  | { kind: 'sink'; origin: string };
 
 export interface UploadJob {
   type: 'upload';
@@ -27,6 +32,7 @@ export interface ConcurrentUploadsJob {
   idPrefix: string;
 }
 
+/** JSON metadata creates: the smallest create there is. */
 export interface SmallRequestsJob {
   type: 'small-requests';
   target: Target;
@@ -35,7 +41,28 @@ export interface SmallRequestsJob {
   idPrefix: string;
 }
 
-export type Job = UploadJob | ConcurrentUploadsJob | SmallRequestsJob;
+/** Small files, one after another on one connection. */
+export interface SmallUploadsJob {
+  type: 'small-uploads';
+  target: Target;
+  bytes: number;
+  requests: number;
+  idPrefix: string;
+}
+
+/**
+ * `count` uploads that send their headers and part head, then one byte a second, each replaced by a
+ * new one when the bridge answers it (408), until the client is stopped (SIGTERM) or `maxSeconds`.
+ */
+export interface TrickleJob {
+  type: 'trickle';
+  target: Target & { kind: 'bridge' };
+  count: number;
+  maxSeconds: number;
+  idPrefix: string;
+}
+
+export type Job = UploadJob | ConcurrentUploadsJob | SmallRequestsJob | SmallUploadsJob | TrickleJob;
 
 export interface JobResult {
   /** Wall time of the measured part, in seconds. */
@@ -46,4 +73,10 @@ export interface JobResult {
   latenciesMs: number[];
   /** CPU the client process used during the measured part, in seconds. */
   clientCpuSeconds: number;
+}
+
+export interface TrickleResult {
+  started: number;
+  /** Answers the tricklers got, by status (408 expected). */
+  answers: Record<string, number>;
 }

@@ -23,15 +23,7 @@ export function revision(): string {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
     const dirty = execFileSync(
       'git',
-      [
-        'status',
-        '--porcelain',
-        '--untracked-files=no',
-        '--',
-        '.',
-        ':!BENCHMARKS.md',
-        ':!docs/benchmarks.svg',
-      ],
+      ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!BENCHMARKS.md'],
       { encoding: 'utf8' },
     ).trim();
     return dirty ? `${commit}+changes` : commit;

@@ -1,22 +1,32 @@
-// `npm run bench`: the sink, the bridge, a TCP pass-through and a naive formData() handler as separate
-// processes, a load generator process per measurement, all on 127.0.0.1. Prints medians with min and
-// max, saves the raw figures under .bench-tmp/, and publishes BENCHMARKS.md with its chart.
+// `npm run bench`: the sink, the TCP pass-through and the bridge as it runs, as separate processes
+// (the node:http adapter, one process; the local Functions host, a host and a worker process running
+// @azure/functions), a load generator process per measurement, all on 127.0.0.1. Prints medians with
+// min and max, saves the raw figures under .bench-tmp/, and publishes BENCHMARKS.md.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAllNow, stopAll, type Server } from './children.js';
 import { describeMachine, loadAverage, revision } from './machine.js';
 import { parsePlan, type Plan } from './plan.js';
-import { summarizeProfiles } from './profile-summary.js';
-import { renderChart } from './report/chart.js';
 import { consoleSummary, publishMarkdown } from './report/markdown.js';
 import type { Results } from './results.js';
-import { measureBlobMode } from './scenarios/blob.js';
 import { measureConcurrency } from './scenarios/concurrency.js';
-import { measureMemory } from './scenarios/memory.js';
-import { measureSmallRequests } from './scenarios/small-requests.js';
+import { profileBridges } from './scenarios/profile.js';
+import { measureSmall } from './scenarios/small.js';
 import { measureThroughput } from './scenarios/throughput.js';
-import { startBridge, startProxy, startSink } from './stack.js';
+import { measureTricklers } from './scenarios/tricklers.js';
+import type { Bridges } from './scenarios/common.js';
+import {
+  prepareBuild,
+  setBridgeEnv,
+  startAdapter,
+  startFunctions,
+  startProxy,
+  startSink,
+  startStorage,
+  type Build,
+  type Group,
+} from './stack.js';
 import { checkTargets } from './targets.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,19 +36,11 @@ async function main(): Promise<void> {
   if (process.argv[2] === 'download')
     return (await import('./scenarios/download.js')).main(process.argv.slice(3));
   const plan = parsePlan(process.argv.slice(2));
+  setBridgeEnv(plan.bridgeEnv);
   const started = performance.now();
   const log = (line: string) =>
     console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const profileDir = join(WORK_DIR, 'profiles', stamp);
-  let profiles = 0;
-  const bridgeArgs = (label: string) => [
-    ...plan.bridgeNodeArgs,
-    ...(plan.cpuProf
-      ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${label}-${++profiles}.cpuprofile`]
-      : []),
-  ];
-
   const results: Results = {
     startedAt: new Date().toISOString(),
     command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(
@@ -47,14 +49,21 @@ async function main(): Promise<void> {
     runs: plan.runs,
     machine: { ...describeMachine(), loadAverageAtEnd: [] },
     revision: revision(),
-    bridgeNodeArgs: plan.bridgeNodeArgs,
+    nodeArgs: plan.nodeArgs,
+    bridgeEnv: plan.bridgeEnv,
+    compare: plan.compare,
+    scenarios: {},
   };
-  log(`${plan.runs} runs per figure; scenarios: ${plan.scenarios.join(', ')}; ${results.revision}`);
+  log(
+    `${plan.runs} runs per figure; scenarios: ${plan.scenarios.join(', ')}; ${results.revision}; ` +
+      `load average ${results.machine.loadAverageAtStart.join(', ')}`,
+  );
   await rm(join(WORK_DIR, 'logs'), { recursive: true, force: true });
 
   const sink = await startSink();
+  const storage = await startStorage();
   try {
-    await runScenarios(plan, sink, results, log, bridgeArgs);
+    await runScenarios(plan, { sink, storage: storage.connectionString }, results, log, stamp);
   } finally {
     await stopAll();
   }
@@ -64,60 +73,77 @@ async function main(): Promise<void> {
   const json = `${JSON.stringify(results, null, 2)}\n`;
   await writeFile(join(WORK_DIR, `results-${stamp}.json`), json);
   await writeFile(join(WORK_DIR, 'results.json'), json);
+  // The targets are judged on this checkout's rows; other builds' rows carry their name (`name: path`).
   const checks = checkTargets(results);
-  console.log(`\n${consoleSummary(results, checks)}`);
-
+  console.log(`\n${consoleSummary(checks)}`);
   const markdownPath = plan.publish ? join(ROOT, 'BENCHMARKS.md') : join(WORK_DIR, 'BENCHMARKS.md');
-  const chartPath = plan.publish ? join(ROOT, 'docs', 'benchmarks.svg') : join(WORK_DIR, 'benchmarks.svg');
-  await writeFile(chartPath, renderChart(results));
-  await publishMarkdown(
-    markdownPath,
-    results,
-    checks,
-    plan.publish ? 'docs/benchmarks.svg' : 'benchmarks.svg',
-  );
-  log(`wrote ${markdownPath}, ${chartPath} and .bench-tmp/results-${stamp}.json`);
-
-  if (plan.cpuProf) {
-    const summary = await summarizeProfiles(profileDir);
-    await writeFile(join(profileDir, 'summary.txt'), `${summary}\n`);
-    console.log(`\nbridge CPU profile (${profileDir}):\n${summary}`);
-  }
+  // An unpublished report starts afresh each time.
+  if (!plan.publish) await rm(markdownPath, { force: true });
+  await publishMarkdown(markdownPath, results, checks);
+  log(`wrote ${markdownPath} and .bench-tmp/results-${stamp}.json`);
 }
 
 async function runScenarios(
   plan: Plan,
-  sink: Server,
+  services: { sink: Server; storage: string },
   results: Results,
   log: (line: string) => void,
-  bridgeArgs: (label: string) => string[],
+  stamp: string,
 ): Promise<void> {
-  // A fresh bridge per scenario: its connection counts and profile belong to that scenario alone.
+  const { sink, storage } = services;
   for (const scenario of plan.scenarios) {
-    if (scenario === 'memory') {
-      results.memory = await measureMemory(plan, sink, log, bridgeArgs);
+    if (scenario === 'profile') {
+      const dir = join(WORK_DIR, 'profiles', stamp);
+      const builds: Build[] = [
+        ...plan.compare.map(({ name, dir: buildDir }) => ({ name, dir: resolve(ROOT, buildDir) })),
+        { name: '', dir: undefined },
+      ];
+      results.profiles = await profileBridges(plan, services, dir, log, builds);
+      for (const [label, summary] of Object.entries(results.profiles)) console.log(`\n${label}:\n${summary}`);
       continue;
     }
-    if (scenario === 'blob') {
-      results.blob = await measureBlobMode(plan, sink, log, bridgeArgs);
-      continue;
-    }
-    const bridge = await startBridge(sink, bridgeArgs(scenario));
+    // Fresh bridges per scenario: their memory, connections and compiled code belong to it alone.
+    const groups: Group[] = [];
     try {
+      const bridges: Bridges[] = [];
+      const builds: Build[] = [
+        { name: '', dir: undefined },
+        // Other builds take turns in throughput and small only: under 64 concurrent uploads old main's
+        // Functions path once left an upload unanswered for the client's 300 s (see BENCHMARKS.md).
+        ...(scenario === 'tricklers' || scenario === 'concurrency'
+          ? []
+          : plan.compare.map(({ name, dir }) => ({ name, dir: resolve(ROOT, dir) }))),
+      ];
+      for (const build of builds) {
+        await prepareBuild(build);
+        const label = build.name ? `${build.name}-` : '';
+        const adapter = await startAdapter(sink, storage, plan.nodeArgs.adapter, `${label}adapter`, build);
+        groups.push(adapter);
+        const functions = await startFunctions(sink, storage, plan.nodeArgs, [], `${label}functions`, build);
+        groups.push(functions);
+        bridges.push({ build: build.name, adapter, functions });
+      }
       if (scenario === 'throughput') {
         const proxy = await startProxy(sink);
         try {
-          results.throughput = await measureThroughput(plan, { sink, bridge, proxy }, log);
+          results.scenarios.throughput = await measureThroughput(plan, { sink, proxy, bridges }, log);
         } finally {
           await proxy.stop();
         }
+      } else if (scenario === 'small') {
+        results.scenarios.small = await measureSmall(plan, { sink, bridges }, log);
       } else if (scenario === 'concurrency') {
-        results.concurrency = await measureConcurrency(plan, { sink, bridge }, log);
+        results.scenarios.concurrency = await measureConcurrency(plan, { sink, bridges }, log);
       } else {
-        results.small = await measureSmallRequests(plan, { sink, bridge }, log);
+        const { adapter, functions } = bridges[0]!;
+        results.scenarios.tricklers = await measureTricklers(
+          plan,
+          { sink, bridges: [functions, adapter] },
+          log,
+        );
       }
     } finally {
-      await bridge.stop();
+      for (const group of groups) await group.stop();
     }
   }
 }
@@ -131,6 +157,6 @@ process.once('SIGTERM', () => {
 process.on('exit', killAllNow);
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exitCode = 1;
 });

@@ -1,64 +1,19 @@
-import type { Summary } from './stats.js';
-
-/** One large upload, per path: what the client saw and what each process spent. */
-export interface ThroughputFigures {
-  mibPerSecond: Summary;
-  /** CPU seconds per GiB moved, of the process between client and sink (none for direct). */
-  middleCpuPerGiB: Summary | undefined;
-  sinkCpuPerGiB: Summary;
-  clientCpuPerGiB: Summary;
+/**
+ * Raw figures of a run: per scenario, one row per path (or path and level), each metric a list with
+ * one value per run. Medians and spreads are taken when the report is written.
+ */
+export interface Row {
+  /** e.g. "functions multipart", "direct". */
+  path: string;
+  metrics: Record<string, number[]>;
 }
 
-export interface ThroughputResults {
-  fileBytes: number;
-  bridge: ThroughputFigures;
-  direct: ThroughputFigures;
-  proxy: ThroughputFigures;
-}
-
-export interface MemoryResults {
-  /** Peak RSS of a fresh bridge before any request. */
-  idle: Summary;
-  bridge: { bytes: number; peakRss: Summary }[];
-  naive: { bytes: number; peakRss: Summary }[];
-}
-
-/** The bridge with managed attachments (into the sink) and with MEDIA_STORE=blob (into Azurite). */
-export interface BlobModeResults {
-  fileBytes: number;
-  managed: { mibPerSecond: Summary; bridgeCpuPerGiB: Summary };
-  blob: { mibPerSecond: Summary; bridgeCpuPerGiB: Summary };
-  /** Peak RSS of a fresh blob-mode bridge per upload. */
-  memory: { bytes: number; peakRss: Summary }[];
-}
-
-export interface LatencyFigures {
-  p50Ms: Summary;
-  p99Ms: Summary;
-}
-
-export interface ConcurrencyResults {
-  bytes: number;
-  concurrency: number;
-  perWorker: number;
-  bridge: LatencyFigures & { mibPerSecond: Summary };
-  direct: LatencyFigures & { mibPerSecond: Summary };
-}
-
-export interface SmallRequestLevel {
-  concurrency: number;
-  requests: number;
-  bridge: LatencyFigures & { requestsPerSecond: Summary };
-  direct: LatencyFigures & { requestsPerSecond: Summary };
-}
-
-export interface SmallRequestResults {
-  /** One client after another first (latency), then many at once (rate). */
-  levels: SmallRequestLevel[];
-  /** Connections the bridge opened to the sink during the whole scenario (warm-up included). */
-  upstreamConnectionsOpened: number;
-  upstreamRequests: number;
-  poolSize: number;
+export interface ScenarioResult {
+  rows: Row[];
+  /** 1-minute load average at the start of each measurement of the scenario. */
+  load: number[];
+  /** What else the report needs to say about it (sizes, counts). */
+  notes: Record<string, number | string>;
 }
 
 export interface Machine {
@@ -78,11 +33,26 @@ export interface Results {
   machine: Machine;
   /** Git commit of the measured code, with "+changes" when the tree was dirty. */
   revision: string;
-  /** Node flags the bridge ran with (none in a published run). */
-  bridgeNodeArgs: string[];
-  throughput?: ThroughputResults;
-  memory?: MemoryResults;
-  concurrency?: ConcurrencyResults;
-  small?: SmallRequestResults;
-  blob?: BlobModeResults;
+  nodeArgs: { adapter: string[]; host: string[]; worker: string[] };
+  /** Settings given with --env (none in a published run). */
+  bridgeEnv: Record<string, string>;
+  /** Other builds measured beside this one (--compare). */
+  compare: { name: string; dir: string }[];
+  scenarios: Partial<Record<string, ScenarioResult>>;
+  /** Text summaries of the profile scenario, by process. */
+  profiles?: Record<string, string>;
+}
+
+/** Adds one value to a row's metric, creating the row and the metric as needed. */
+export function record(result: ScenarioResult, path: string, metric: string, value: number): void {
+  let row = result.rows.find((r) => r.path === path);
+  if (!row) {
+    row = { path, metrics: {} };
+    result.rows.push(row);
+  }
+  (row.metrics[metric] ??= []).push(value);
+}
+
+export function emptyScenario(notes: Record<string, number | string> = {}): ScenarioResult {
+  return { rows: [], load: [], notes };
 }

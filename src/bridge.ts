@@ -125,14 +125,19 @@ export function createBridge({ settings, functionKey, log = silentLogger, queue 
       response = errorResponse(answer);
     }
     response.headers.set('x-request-id', scope.requestId);
-    // The path only: the query may hold a function key (`?code=`).
-    scope.log[levelOf(code)]('request', {
-      method: request.method,
-      path: url.pathname,
-      status: response.status,
-      ...(code === undefined ? {} : { code }),
-      ms: Math.round(performance.now() - started),
-    });
+    // Refusals and failures only: the Functions host already logs every invocation with its outcome
+    // and duration (and Application Insights every request with its status), and a line per request
+    // is a message to the host per request, about 7 % of the worker's CPU for a small one (docs/performance.md).
+    if (response.status >= 400) {
+      // The path only: the query may hold a function key (`?code=`).
+      scope.log[levelOf(code)]('request', {
+        method: request.method,
+        path: url.pathname,
+        status: response.status,
+        ...(code === undefined ? {} : { code }),
+        ms: Math.round(performance.now() - started),
+      });
+    }
     return response;
   }
 

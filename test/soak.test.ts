@@ -194,9 +194,14 @@ describe(`soak: ${UPLOADS} uploads at concurrency ${CONCURRENCY}, retried like m
         }),
       );
       const attempts = outcomes.reduce((sum, o) => sum + o.attempts, 0);
-      // Every request the bridge took in has finished (aborted ones too): one log line each.
+      // Every request the bridge took in has finished (aborted ones too): the host logs each invocation
+      // when it ends (the app logs a line only for refusals and failures).
       await vi.waitFor(
-        () => expect(stack.logs.filter((l) => l.includes('"message":"request"')).length).toBe(attempts),
+        () =>
+          expect(
+            stack.hostLogs.filter((r) => r.message.startsWith("Executed 'Functions.createAttachments'"))
+              .length,
+          ).toBe(attempts),
         { timeout: 30_000 },
       );
       // Then every clean-up task (looks after unknown outcomes, rollbacks that failed) has been done.

@@ -1,90 +1,102 @@
-import { MiB } from '../bodies.js';
-import { runClient, type Server } from '../children.js';
+import { execFileSync } from 'node:child_process';
+import { ENTRY, runClient, type Server } from '../children.js';
 import type { JobResult, Target, UploadJob } from '../jobs.js';
 import type { Plan } from '../plan.js';
-import type { ThroughputFigures, ThroughputResults } from '../results.js';
-import { FUNCTION_KEY } from '../stack.js';
-import { summarize } from '../stats.js';
-import { rotated, uniqueId, type Log } from './common.js';
+import { emptyScenario, record, type ScenarioResult } from '../results.js';
+import type { Member } from '../stack.js';
+import {
+  bridgeTarget,
+  GiB,
+  measure,
+  MiB,
+  recordCosts,
+  rotated,
+  rowName,
+  uniqueId,
+  type Bridges,
+  type Log,
+} from './common.js';
 
-const GiB = 1024 * MiB;
 const WARM_UP_BYTES = 32 * MiB;
 
 interface Path {
-  name: 'bridge' | 'direct' | 'proxy';
+  name: string;
   target: Target;
-  middle: Server | undefined;
+  members: Member[];
 }
 
-interface Sample {
-  mibPerSecond: number;
-  middleCpuPerGiB: number | undefined;
-  sinkCpuPerGiB: number;
-  clientCpuPerGiB: number;
-}
-
-/** One file through the bridge (multipart), straight to the sink (raw media) and through the TCP pass-through. */
+/**
+ * One large file per path and run, the paths taking turns: straight to the sink, through the TCP
+ * pass-through, and through each bridge as multipart and as raw media. Beside them, in each run, the
+ * floor's other parts (SHA-256 and one delimiter search over the same bytes, in a process of their own).
+ */
 export async function measureThroughput(
   plan: Plan,
-  servers: { sink: Server; bridge: Server; proxy: Server },
+  servers: { sink: Server; proxy: Server; bridges: Bridges[] },
   log: Log,
-): Promise<ThroughputResults> {
-  const { sink, bridge, proxy } = servers;
+): Promise<ScenarioResult> {
+  const { sink, proxy, bridges } = servers;
   const paths: Path[] = [
+    { name: 'direct', target: { kind: 'sink', origin: sink.origin }, members: [] },
     {
-      name: 'bridge',
-      target: { kind: 'bridge', origin: bridge.origin, functionKey: FUNCTION_KEY },
-      middle: bridge,
+      name: 'pass-through',
+      target: { kind: 'sink', origin: proxy.origin },
+      members: [{ label: 'proxy', pid: proxy.pid }],
     },
-    { name: 'direct', target: { kind: 'sink', origin: sink.origin }, middle: undefined },
-    { name: 'proxy', target: { kind: 'sink', origin: proxy.origin }, middle: proxy },
   ];
-  const upload = (path: Path, bytes: number): UploadJob => ({
+  for (const { build, adapter, functions } of bridges) {
+    // Other builds (before-and-after figures) as multipart only.
+    const forms = build ? (['multipart'] as const) : (['multipart', 'raw'] as const);
+    for (const [kind, group] of [
+      ['adapter', adapter],
+      ['functions', functions],
+    ] as const) {
+      for (const form of forms) {
+        paths.push({
+          name: rowName(build, `${kind} ${form}`),
+          target: bridgeTarget(group, form),
+          members: group.members,
+        });
+      }
+    }
+  }
+  const result = emptyScenario({ bytes: plan.throughputBytes });
+  const job = (path: Path, bytes: number): UploadJob => ({
     type: 'upload',
     target: path.target,
     bytes,
-    id: uniqueId(`tp-${path.name}`),
+    id: uniqueId(`tp-${path.name.replace(/\W+/g, '-')}`),
   });
 
-  for (const path of paths) await runClient<JobResult>(upload(path, WARM_UP_BYTES), plan.jobTimeoutMs);
+  for (const path of paths) await runClient<JobResult>(job(path, WARM_UP_BYTES), plan.jobTimeoutMs);
 
-  const samples = new Map<Path['name'], Sample[]>(paths.map((path) => [path.name, []]));
   for (let run = 0; run < plan.runs; run++) {
-    // A different path goes first each run, so a slow patch on the machine does not hit one path only.
+    // A different path goes first each run, so a busy patch on the machine does not hit one path only.
     for (const path of rotated(paths, run)) {
-      const before = await cpuOf(sink, path.middle);
-      const result = await runClient<JobResult>(upload(path, plan.throughputBytes), plan.jobTimeoutMs);
-      const after = await cpuOf(sink, path.middle);
-      const gib = result.bytes / GiB;
-      const sample: Sample = {
-        mibPerSecond: result.bytes / MiB / result.seconds,
-        middleCpuPerGiB: path.middle ? (after.middle - before.middle) / gib : undefined,
-        sinkCpuPerGiB: (after.sink - before.sink) / gib,
-        clientCpuPerGiB: result.clientCpuSeconds / gib,
-      };
-      samples.get(path.name)!.push(sample);
-      log(`throughput run ${run + 1}/${plan.runs} ${path.name}: ${sample.mibPerSecond.toFixed(0)} MiB/s`);
+      const costs = await measure(path.members, sink, () =>
+        runClient<JobResult>(job(path, plan.throughputBytes), plan.jobTimeoutMs),
+      );
+      const gib = costs.result.bytes / GiB;
+      const mibPerSecond = costs.result.bytes / MiB / costs.result.seconds;
+      record(result, path.name, 'MiB/s', mibPerSecond);
+      record(result, path.name, 'cpu:client', costs.result.clientCpuSeconds / gib);
+      record(result, path.name, 'upstream', costs.upstreamRequests);
+      recordCosts(result, path.name, costs, path.members, gib);
+      log(
+        `throughput run ${run + 1}/${plan.runs} ${path.name}: ${mibPerSecond.toFixed(0)} MiB/s, ` +
+          `CPU s/GiB ${path.members.map((m) => `${m.label} ${(costs.cpu[m.label]! / gib).toFixed(2)}`).join(', ') || '-'}` +
+          `, sink ${(costs.cpu.sink! / gib).toFixed(2)} (load ${costs.load.toFixed(2)})`,
+      );
     }
+    const floor = JSON.parse(
+      execFileSync(process.execPath, [ENTRY.floor, String(plan.throughputBytes)], { encoding: 'utf8' }),
+    ) as { sha256PerGiB: number; scanPerGiB: number };
+    record(result, 'floor', 'sha256', floor.sha256PerGiB);
+    record(result, 'floor', 'scan', floor.scanPerGiB);
+    log(
+      `throughput run ${run + 1}/${plan.runs} floor parts: SHA-256 ${floor.sha256PerGiB.toFixed(2)}, ` +
+        `delimiter search ${floor.scanPerGiB.toFixed(2)} CPU s/GiB`,
+    );
   }
-
-  const figures = (name: Path['name']): ThroughputFigures => {
-    const list = samples.get(name)!;
-    const middle = list.map((s) => s.middleCpuPerGiB).filter((v): v is number => v !== undefined);
-    return {
-      mibPerSecond: summarize(list.map((s) => s.mibPerSecond)),
-      middleCpuPerGiB: middle.length > 0 ? summarize(middle) : undefined,
-      sinkCpuPerGiB: summarize(list.map((s) => s.sinkCpuPerGiB)),
-      clientCpuPerGiB: summarize(list.map((s) => s.clientCpuPerGiB)),
-    };
-  };
-  return {
-    fileBytes: plan.throughputBytes,
-    bridge: figures('bridge'),
-    direct: figures('direct'),
-    proxy: figures('proxy'),
-  };
-}
-
-async function cpuOf(sink: Server, middle: Server | undefined): Promise<{ sink: number; middle: number }> {
-  return { sink: await sink.cpuSeconds(), middle: middle ? await middle.cpuSeconds() : 0 };
+  return result;
 }

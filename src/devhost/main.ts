@@ -3,7 +3,7 @@
 // given, and Azurite unless a storage account is.
 import { resolve } from 'node:path';
 import { jsonLineLogger } from '../log.js';
-import { RECOMMENDED_NODE_OPTIONS } from '../runtime.js';
+import { RECOMMENDED_NODE_OPTIONS, tuneRuntime } from '../runtime.js';
 import { DEFAULTS, readInteger, SettingsError } from '../settings.js';
 import { DEMO } from '../emulator/seed.js';
 import { startFunctionsHost } from '../functions-host/host.js';
@@ -14,6 +14,8 @@ import { readLocalSettings } from './local-settings.js';
 export const DEFAULT_PORT = 7071;
 
 async function main(): Promise<void> {
+  // The host forwards every request body too: the same heap tuning as the app (see runtime.ts).
+  tuneRuntime();
   const appDir = resolve('.');
   // The environment wins over local.settings.json, so one-off overrides need no file edit.
   const env = { ...(await readLocalSettings(resolve(appDir, 'local.settings.json'))), ...process.env };

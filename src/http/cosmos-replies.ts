@@ -31,7 +31,12 @@ export function replyAsResponse(reply: CosmosReply): Response {
     status: reply.status,
     headers: {
       ...passedBackHeaders(reply),
-      ...(reply.body === '' ? {} : { 'content-type': reply.headers['content-type'] ?? 'application/json' }),
+      ...(reply.body === ''
+        ? {}
+        : {
+            'content-type': reply.headers['content-type'] ?? 'application/json',
+            'content-length': String(Buffer.byteLength(reply.body)),
+          }),
     },
   });
 }

@@ -82,9 +82,15 @@ export function isCallerError(err: unknown): err is CallerError {
 }
 
 export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
+  const text = JSON.stringify(body);
+  return new Response(text, {
     status,
-    headers: { ...headers, 'content-type': 'application/json; charset=utf-8' },
+    // With its length the answer goes out in one write, not chunked (a write more per answer).
+    headers: {
+      ...headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(text)),
+    },
   });
 }
 

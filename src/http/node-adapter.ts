@@ -2,11 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { prepareEarlyAnswer } from './early-answer.js';
+import { NODE_BODY } from './node-body.js';
 
 import type { FetchHandler } from './fetch-handler.js';
-
-/** Request bytes read ahead of the core: one socket read's worth, so memory stays flat. */
-const READ_AHEAD_BYTES = 64 * 1024;
 
 /**
  * Serves a fetch-style handler on `node:http`. When the handler answers before reading the whole
@@ -55,34 +53,20 @@ function bodyOf(req: IncomingMessage): IncomingBody | undefined {
   if (req.method === 'GET' || req.method === 'HEAD') return undefined;
   let detached = false;
   let settled = false;
+  let reading = false;
   const detach = () => {
     detached = true;
     req.resume();
   };
+  // Nothing is read from `req` until the web stream is (high-water mark 0): the core may read `req`
+  // itself instead (NODE_BODY), and then this stream must not take bytes from under it.
   const stream = new ReadableStream<Uint8Array>(
     {
-      start(controller) {
-        req.on('data', (chunk: Buffer) => {
-          if (detached || settled) return;
-          controller.enqueue(chunk);
-          if ((controller.desiredSize ?? 0) <= 0) req.pause();
-        });
-        req.once('end', () => {
-          if (detached || settled) return;
-          settled = true;
-          controller.close();
-        });
-        const fail = () => {
-          if (detached || settled || req.complete) return;
-          settled = true;
-          controller.error(
-            new Error('The client closed the connection before the request body was complete.'),
-          );
-        };
-        req.on('error', fail);
-        req.once('close', fail);
-      },
-      pull() {
+      pull(controller) {
+        if (!reading) {
+          reading = true;
+          listen(controller);
+        }
         req.resume();
       },
       cancel() {
@@ -90,8 +74,28 @@ function bodyOf(req: IncomingMessage): IncomingBody | undefined {
         detach();
       },
     },
-    { highWaterMark: READ_AHEAD_BYTES, size: (chunk) => chunk.byteLength },
+    { highWaterMark: 0 },
   );
+  const listen = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    req.on('data', (chunk: Buffer) => {
+      if (detached || settled) return;
+      controller.enqueue(chunk);
+      if ((controller.desiredSize ?? 0) <= 0) req.pause();
+    });
+    req.once('end', () => {
+      if (detached || settled) return;
+      settled = true;
+      controller.close();
+    });
+    const fail = () => {
+      if (detached || settled || req.complete) return;
+      settled = true;
+      controller.error(new Error('The client closed the connection before the request body was complete.'));
+    };
+    req.on('error', fail);
+    req.once('close', fail);
+  };
+  Object.defineProperty(stream, NODE_BODY, { value: req });
   return { stream, detach };
 }
 

@@ -1,5 +1,6 @@
 import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { BridgeError, isCallerError, type CallerError } from './errors.js';
+import { takeNodeBody } from './node-body.js';
 
 /** How much and how fast a caller must send its body. */
 export interface BodyLimits {
@@ -35,7 +36,8 @@ export interface CallerBody {
 export function callerBody(request: Request, limits: BodyLimits): CallerBody {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > limits.maxBytes) throw bodyTooLarge(limits);
-  const source = request.body ? Readable.fromWeb(request.body) : Readable.from([]);
+  // The host's own Node stream when it names one (see node-body.ts), else the web stream adapted.
+  const source = takeNodeBody(request) ?? (request.body ? Readable.fromWeb(request.body) : Readable.from([]));
   let failure: CallerError | undefined;
   const fail = (err: CallerError) => {
     failure ??= err;

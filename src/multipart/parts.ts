@@ -21,7 +21,20 @@ const TEXT_FIELD = /^(text\/|application\/json$)/;
 
 export type FormPart =
   | { type: 'field'; name: string; value: string; mimeType: string }
-  | { type: 'file'; name: string; filename: string | undefined; mimeType: string; stream: Readable };
+  | {
+      type: 'file';
+      name: string;
+      filename: string | undefined;
+      mimeType: string;
+      stream: Readable;
+      /**
+       * The most bytes the part can have, by the request's declared length: what is left of the body
+       * from the chunk its headers ended in, less the shortest closing delimiter. Its headers (and, for
+       * a part that starts within a chunk, what came before it there) are counted in too, so it can
+       * exceed the part's size by that much. Undefined when the request declared no length.
+       */
+      maxBytes: number | undefined;
+    };
 
 /** The parts of a multipart body, one at a time, in order. */
 export interface PartReader extends AsyncIterable<FormPart> {
@@ -42,6 +55,7 @@ export function readMultipart(
   contentType: string,
   limits: MultipartLimits,
   onBodyError: (err: Error) => Error,
+  declaredLength?: number,
 ): PartReader {
   let parser: busboy.Busboy;
   try {
@@ -67,6 +81,21 @@ export function readMultipart(
       ? new BridgeError('MissingBoundary', 'The multipart/form-data Content-Type has no boundary parameter.')
       : new BridgeError('MalformedMultipart', 'The multipart/form-data Content-Type is malformed.');
   }
+
+  // Request bytes busboy was given before the chunk it is parsing now: a part whose headers end in
+  // this chunk starts at or after it (see FormPart maxBytes).
+  let given = 0;
+  let chunkStart = 0;
+  const write = parser._write.bind(parser);
+  parser._write = (chunk: Buffer, encoding, callback) => {
+    chunkStart = given;
+    given += chunk.length;
+    write(chunk, encoding, callback);
+  };
+  // The shortest close-delimiter that can follow a part: CRLF "--" boundary "--".
+  const closing = 6 + (/boundary="?([^";]+)"?/i.exec(contentType)?.[1]?.length ?? 0);
+  const maxBytesFromHere = () =>
+    declaredLength === undefined ? undefined : Math.max(0, declaredLength - chunkStart - closing);
 
   const queue = new PartQueue();
   const overLimit = (limit: string, count: number) =>
@@ -121,7 +150,14 @@ export function readMultipart(
       queue.fail(err);
       stream.destroy(err);
     });
-    queue.push({ type: 'file', name, filename: info.filename, mimeType: info.mimeType, stream });
+    queue.push({
+      type: 'file',
+      name,
+      filename: info.filename,
+      mimeType: info.mimeType,
+      stream,
+      maxBytes: maxBytesFromHere(),
+    });
   });
   parser.on('field', (name, value, info) => {
     if (tooManyParts()) {

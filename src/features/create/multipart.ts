@@ -32,7 +32,13 @@ export async function fromMultipart(
   const body = callerBody(request, bodyLimits(context));
   let reader: ReturnType<typeof readMultipart>;
   try {
-    reader = readMultipart(body.stream, contentType, settings.limits, () => callerLeft());
+    reader = readMultipart(
+      body.stream,
+      contentType,
+      settings.limits,
+      () => callerLeft(),
+      declaredLength(request),
+    );
   } catch (err) {
     body.stream.destroy();
     throw err;
@@ -108,7 +114,7 @@ async function uploadFilePart(
     );
   }
   const { id, upsert, properties } = chooseId(choice, part.filename, `file name "${part.filename}"`);
-  const upload = await fileUpload(part.stream, id, part.mimeType, context);
+  const upload = await fileUpload(part.stream, id, part.mimeType, context, part.maxBytes);
   upload.properties = properties;
   try {
     await writer.createMedia(upload, partitionKey, `File "${id}"`, upsert);
@@ -116,6 +122,12 @@ async function uploadFilePart(
   } finally {
     upload.release();
   }
+}
+
+/** The request's Content-Length, when it declared one. */
+export function declaredLength(request: Request): number | undefined {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  return Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
 }
 
 function partitionKeyFromField(

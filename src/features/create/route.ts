@@ -11,7 +11,7 @@ import { bodyLimits } from '../body-limits.js';
 import type { RequestContext, RouteParams } from '../context.js';
 import { fileUpload } from './file-upload.js';
 import { chooseId, idChoiceFromHeaders, type IdChoice } from './id-choice.js';
-import { fromMultipart } from './multipart.js';
+import { declaredLength, fromMultipart } from './multipart.js';
 
 /** Longest Slug accepted: a 255-character id, every character percent-encoded UTF-8. */
 const MAX_SLUG_CHARS = 255 * 12;
@@ -67,7 +67,7 @@ async function fromRawMedia(
   const caller = callerBody(request, bodyLimits(context));
   const writer = new AttachmentWriter(context, address, options.sessionToken);
   try {
-    const upload = await fileUpload(caller.stream, id, type, context);
+    const upload = await fileUpload(caller.stream, id, type, context, declaredLength(request));
     upload.properties = properties;
     try {
       await writer.createMedia(upload, partitionKey, `Attachment "${id}"`, upsert);

@@ -1,0 +1,69 @@
+// Node flags of the Functions worker (or the node:http adapter) side by side, interleaved in one run:
+// per round and flag set, one upload's MiB/s, the process's CPU s/GiB, its full collections
+// (Mark-Compact) and scavenges (from --trace-gc in its log) and its peak RSS. How the semi-space
+// setting was chosen (docs/performance.md). Needs `npm run build && tsc -p bench` first.
+// Usage: CONFIGS='["--max-semi-space-size=1","--max-semi-space-size=8",""]' ROUNDS=3 MIB=512 \
+//        WHICH=worker node bench/gc-flags.mjs
+import { readFileSync, readdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { cpuSecondsOf, peakRssOf, resetPeakRss, runClient, stopAll } from '../dist/bench/children.js';
+import { bridgeTarget } from '../dist/bench/scenarios/common.js';
+import { startAdapter, startFunctions, startSink, startStorage } from '../dist/bench/stack.js';
+
+const LOGS = fileURLToPath(new URL('../.bench-tmp/logs/', import.meta.url));
+const configs = JSON.parse(process.env.CONFIGS ?? '["--max-semi-space-size=1",""]');
+const rounds = Number(process.env.ROUNDS ?? 3);
+const mib = Number(process.env.MIB ?? 1024);
+const which = process.env.WHICH ?? 'worker';
+
+const sink = await startSink();
+const storage = await startStorage();
+const groups = [];
+for (const [i, config] of configs.entries()) {
+  const flags = config.split(' ').filter(Boolean);
+  const label = which === 'worker' ? `gcw${i}` : `gca${i}`;
+  const group =
+    which === 'worker'
+      ? await startFunctions(
+          sink,
+          storage.connectionString,
+          { host: ['--max-semi-space-size=1'], worker: flags },
+          ['--trace-gc'],
+          label,
+        )
+      : await startAdapter(sink, storage.connectionString, [...flags, '--trace-gc'], label);
+  const log = readdirSync(LOGS)
+    .filter((name) => name.includes(label))
+    .sort()
+    .at(-1);
+  groups.push({ config, group, log });
+  // Warm-up.
+  await runClient({ type: 'upload', target: bridgeTarget(group), bytes: 64 << 20, id: `w${i}` }, 600_000);
+}
+for (let round = 0; round < rounds; round++) {
+  for (const { config, group, log } of round % 2 ? [...groups].reverse() : groups) {
+    const member = group.members.at(-1);
+    const path = `${LOGS}${log}`;
+    const before = readFileSync(path, 'utf8').length;
+    await resetPeakRss(member.pid);
+    const cpuBefore = await cpuSecondsOf(member.pid);
+    const load = loadavg()[0];
+    const result = await runClient(
+      { type: 'upload', target: bridgeTarget(group), bytes: mib << 20, id: `m${round}-${config}` },
+      900_000,
+    );
+    const cpu = (await cpuSecondsOf(member.pid)) - cpuBefore;
+    const rss = (await peakRssOf(member.pid)) / 2 ** 20;
+    const text = readFileSync(path, 'utf8').slice(before);
+    const fulls = (text.match(/Mark-Compact/g) ?? []).length;
+    const scavenges = (text.match(/Scavenge/g) ?? []).length;
+    console.log(
+      `[${config || 'no flags'}] ${(result.bytes / 2 ** 20 / result.seconds).toFixed(0)} MiB/s  ` +
+        `${which} ${(cpu / (result.bytes / 2 ** 30)).toFixed(2)} CPU s/GiB  full GCs ${fulls}  ` +
+        `scavenges ${scavenges}  peak RSS ${rss.toFixed(0)} MiB  load ${load.toFixed(1)}`,
+    );
+  }
+}
+for (const { group } of groups) await group.stop();
+await stopAll();

@@ -1,0 +1,116 @@
+import { runClient, type Server } from '../children.js';
+import type { Job, JobResult, Target } from '../jobs.js';
+import type { Plan } from '../plan.js';
+import { emptyScenario, record, type ScenarioResult } from '../results.js';
+import type { Member } from '../stack.js';
+import { percentile } from '../stats.js';
+import {
+  bridgeTarget,
+  measure,
+  recordCosts,
+  rotated,
+  rowName,
+  uniqueId,
+  type Bridges,
+  type Log,
+} from './common.js';
+
+const WARM_UP_REQUESTS = 300;
+
+interface Path {
+  name: string;
+  /** Another build's path (before-and-after figures): one client's requests only. */
+  baseline: boolean;
+  /** Where JSON creates go; files go to the same origin (multipart to a bridge, raw to the sink). */
+  target: Target;
+  members: Member[];
+}
+
+/**
+ * Per-request cost, bridge beside direct: JSON metadata creates one after another (latency and CPU per
+ * request) and from many clients at once (p99 under load), and small files one after another (CPU per
+ * request, the ownership mark's replace included).
+ */
+export async function measureSmall(
+  plan: Plan,
+  servers: { sink: Server; bridges: Bridges[] },
+  log: Log,
+): Promise<ScenarioResult> {
+  const { sink, bridges } = servers;
+  const paths: Path[] = [
+    { name: 'direct', baseline: false, target: { kind: 'sink', origin: sink.origin }, members: [] },
+  ];
+  for (const { build, adapter, functions } of bridges) {
+    for (const [kind, group] of [
+      ['adapter', adapter],
+      ['functions', functions],
+    ] as const) {
+      paths.push({
+        name: rowName(build, kind),
+        baseline: build !== '',
+        target: bridgeTarget(group),
+        members: group.members,
+      });
+    }
+  }
+  const result = emptyScenario({
+    fileBytes: plan.smallFiles.bytes,
+    fileRequests: plan.smallFiles.requests,
+  });
+  const json = (path: Path, concurrency: number, requests: number): Job => ({
+    type: 'small-requests',
+    target: path.target,
+    concurrency,
+    requests,
+    idPrefix: uniqueId(`sr-${path.name.replace(/\W+/g, '-')}`),
+  });
+  const files = (path: Path, requests: number): Job => ({
+    type: 'small-uploads',
+    target: path.target,
+    bytes: plan.smallFiles.bytes,
+    requests,
+    idPrefix: uniqueId(`sf-${path.name.replace(/\W+/g, '-')}`),
+  });
+
+  const maxConcurrency = Math.max(...plan.small.map((level) => level.concurrency));
+  for (const path of paths) {
+    await runClient<JobResult>(json(path, maxConcurrency, WARM_UP_REQUESTS), plan.jobTimeoutMs);
+    await runClient<JobResult>(files(path, 50), plan.jobTimeoutMs);
+  }
+
+  const levels = [
+    ...plan.small.map(({ concurrency, requests }) => ({
+      name: `json x${concurrency}`,
+      concurrency,
+      job: (path: Path) => json(path, concurrency, requests),
+    })),
+    { name: 'file x1', concurrency: 1, job: (path: Path) => files(path, plan.smallFiles.requests) },
+  ];
+  for (let run = 0; run < plan.runs; run++) {
+    for (const level of levels) {
+      for (const path of rotated(paths, run)) {
+        if (path.baseline && level.concurrency > 1) continue;
+        const costs = await measure(path.members, sink, () =>
+          runClient<JobResult>(level.job(path), plan.jobTimeoutMs),
+        );
+        const latencies = costs.result.latenciesMs;
+        const row = path.baseline
+          ? path.name.replace(': ', `: ${level.name} `)
+          : `${level.name} ${path.name}`;
+        record(result, row, 'p50', percentile(latencies, 50));
+        record(result, row, 'p99', percentile(latencies, 99));
+        record(result, row, 'req/s', latencies.length / costs.result.seconds);
+        record(result, row, 'upstream', costs.upstreamRequests / latencies.length);
+        // CPU in milliseconds per request.
+        recordCosts(result, row, costs, path.members, latencies.length, 1000);
+        log(
+          `small run ${run + 1}/${plan.runs} ${row}: p50 ${percentile(latencies, 50).toFixed(2)} ms, ` +
+            `p99 ${percentile(latencies, 99).toFixed(2)} ms, ` +
+            `CPU ms/request ${path.members.map((m) => `${m.label} ${((1000 * costs.cpu[m.label]!) / latencies.length).toFixed(2)}`).join(', ') || '-'}` +
+            `, sink ${((1000 * costs.cpu.sink!) / latencies.length).toFixed(2)} (load ${costs.load.toFixed(2)})`,
+        );
+      }
+    }
+  }
+  return result;
+}
