@@ -52,9 +52,7 @@ describe('client examples', () => {
     const ids = (await stack.listAttachments()).map((a) => a.id);
     expect(ids).not.toContain(name);
     // What the bridge saw: each step of the flow, by its route.
-    const requests = stack.logs
-      .map((line) => JSON.parse(line) as { message: string; method?: string; path?: string; status?: number })
-      .filter((line) => line.message === 'request' && line.path?.includes(name!));
+    const requests = stack.answered.filter((answer) => answer.path.includes(name!));
     expect(requests.map((r) => `${r.method} ${r.status}`)).toEqual(['GET 200', 'DELETE 204']);
   });
 
@@ -78,9 +76,7 @@ describe('client examples', () => {
     expect(attachment.id).toMatch(/-clip\.bin$/);
     const stored = (await stack.listAttachments()).find((a) => a.id === attachment.id);
     expect(await stack.readMedia(String(stored!.media))).toEqual(bytes);
-    const patches = stack.logs
-      .map((line) => JSON.parse(line) as { message: string; method?: string; status?: number })
-      .filter((line) => line.message === 'request' && line.method === 'PATCH' && line.status === 204);
+    const patches = stack.answered.filter((answer) => answer.method === 'PATCH' && answer.status === 204);
     expect(patches).toHaveLength(5);
   });
 });

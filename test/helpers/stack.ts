@@ -70,6 +70,8 @@ export interface Stack {
    */
   cleanupDrained(timeoutMs?: number): Promise<number>;
   requests: ObservedRequest[];
+  /** Every answer the host gave in front of the app, in order: method, path (no query), status. */
+  answered: { method: string; path: string; status: number }[];
   /** The attachments route of a seeded document. */
   route(doc?: string): string;
   /** Headers a caller normally sends: the function key and the document's partition key. */
@@ -99,6 +101,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const hostLogs: HostLogRecord[] = [];
   const logged = new EventEmitter();
   const requests: ObservedRequest[] = [];
+  const answered: { method: string; path: string; status: number }[] = [];
   const pushLine = (line: string) => {
     logs.push(line);
     recordOutput(line);
@@ -166,11 +169,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       },
       observeResponses: (request) => {
         let head = '';
+        const path = request.url.split('?', 1)[0]!;
         // Every answer is also checked against the OpenAPI description at the end of the run.
         const answer = answerRecorder(request);
         return {
           head: (status, headers) => {
             head = `${status} ${JSON.stringify(headers)}`;
+            answered.push({ method: request.method, path, status });
             recordOutput(head);
             answer.head(status, headers);
           },
@@ -198,6 +203,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const enc = encodeURIComponent;
   const stack: Stack = {
     host,
+    answered,
     emulator,
     cosmos,
     logs,
