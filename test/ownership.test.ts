@@ -14,7 +14,18 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     env: { UPSTREAM_TIMEOUT_MS: '400', UPSTREAM_RETRY_BUDGET_MS: '1000', WEBHOOK_SECRET: SECRET },
-    docs: ['o-form', 'o-json', 'o-hook', 'o-late', 'o-roll', 'o-roll-down', 'o-gone', 'o-retry', 'o-retry2'],
+    docs: [
+      'o-form',
+      'o-json',
+      'o-hook',
+      'o-late',
+      'o-roll',
+      'o-roll-down',
+      'o-gone',
+      'o-retry',
+      'o-retry2',
+      'o-steal',
+    ],
   });
 });
 afterEach(() => stack.emulator.faults.clear());
@@ -123,6 +134,27 @@ describe('a retry that finds what its earlier attempt stored', () => {
     const stored = await stack.listAttachments('o-retry');
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({ _rid: answered._rid, bridgeUploadId: answered.bridgeUploadId });
+  });
+
+  it('never takes another request’s confirmed attachment for its own throttled first attempt (soak finding)', async () => {
+    // P stores photo.png and is answered 201: the attachment carries P's mark.
+    const bytes = 'the same bytes, uploaded by two requests';
+    const confirmed = await form('o-steal', [['photo.png', bytes]]);
+    expect(confirmed.status).toBe(201);
+    const answered = ((await json(confirmed)) as { attachments: Record<string, unknown>[] }).attachments[0]!;
+    // R sends the same file; its first try is answered 503 (nothing stored), its retry meets P's 409.
+    // R then fails on a later part, and rolls back what it holds.
+    stack.emulator.faults.add({ method: 'POST', path: '/docs/o-steal/attachments', status: 503, times: 1 });
+    const failed = await form('o-steal', [
+      ['photo.png', bytes],
+      ['photo.png', 'a second part under a taken id'],
+    ]);
+    expect(failed.status).toBe(409);
+    // The rollback ran before that answer (nothing failed, so nothing went to the queue).
+    expect((await json(failed)).message).not.toMatch(/still removing/);
+    const stored = await stack.listAttachments('o-steal');
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({ id: 'photo.png', _rid: answered._rid });
   });
 
   it('still gets 409 for other content under that id', async () => {

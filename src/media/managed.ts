@@ -121,10 +121,14 @@ export class ManagedMediaStore implements MediaStore {
       throw new CreateFailed(unknown ? 'unknown' : 'refused', reply, { replacing });
     }
     // A retry after a 503 that meets 409 may meet its own first attempt: unmarked, as new as this
-    // create, holding the very bytes it sent.
+    // create, holding the very bytes it sent. A marked one is someone's confirmed upload (this create
+    // never marked anything yet), however alike its bytes: never this create's to undo.
     const created = await createdFrom(reply, this.#cosmos, async () => {
       const found = await findAttachment(this.#cosmos, record);
-      return found && (await this.#sameBytes(found, record)) ? found : undefined;
+      if (!found) return undefined;
+      const proved = provedOwnership(found, record);
+      if (proved !== undefined) return proved === 'own' ? found : undefined;
+      return (await this.#sameBytes(found, record)) ? found : undefined;
     });
     if (typeof created.resource._rid === 'string') record.rid = created.resource._rid;
     return this.#mark(created, record, upload);
