@@ -1,4 +1,5 @@
 import v8 from 'node:v8';
+import { compileUploadHasher } from './features/uploads/hashing.js';
 
 /**
  * Process-wide tuning for a streaming bridge, applied by each host before the first request.
@@ -8,8 +9,13 @@ import v8 from 'node:v8';
  * near. Kept on V8's baseline compiler (Liftoff), the module costs a few MiB, and parsing Cosmos DB's
  * small answers does not notice (see BENCHMARKS.md). The flag only affects WebAssembly compiled after
  * it is set, hence before the first request.
+ *
+ * Resumable uploads hash every byte with hash-wasm's SHA-256 (blob mode), which on Liftoff alone runs
+ * about ten times slower than optimised (some 15 against 150 MiB/s here): its small module is compiled
+ * first, so it keeps V8's optimising tier (docs/resumable-uploads.md, "Where a PATCH's time goes").
  */
-export function tuneRuntime(): void {
+export async function tuneRuntime(): Promise<void> {
+  await compileUploadHasher();
   v8.setFlagsFromString('--liftoff-only');
 }
 
