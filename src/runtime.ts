@@ -1,5 +1,6 @@
 import v8 from 'node:v8';
 import { compileUploadHasher } from './features/uploads/hashing.js';
+import { mediaStoreName, type Env } from './settings.js';
 
 /**
  * Process-wide tuning for a streaming bridge, applied by each host before the first request.
@@ -10,12 +11,13 @@ import { compileUploadHasher } from './features/uploads/hashing.js';
  * small answers does not notice (see BENCHMARKS.md). The flag only affects WebAssembly compiled after
  * it is set, hence before the first request.
  *
- * Resumable uploads hash every byte with hash-wasm's SHA-256 (blob mode), which on Liftoff alone runs
- * about ten times slower than optimised (some 15 against 150 MiB/s here): its small module is compiled
- * first, so it keeps V8's optimising tier (docs/resumable-uploads.md, "Where a PATCH's time goes").
+ * Resumable uploads in blob mode hash every byte with hash-wasm's SHA-256, which on Liftoff alone runs
+ * about ten times slower than optimised (some 15 against 150 MiB/s here): in blob mode its small module
+ * is compiled first, so it keeps V8's optimising tier (docs/resumable-uploads.md, "Where a PATCH's time
+ * goes"). Not otherwise: it costs some 5 MiB of resident memory, and only blob mode hashes that way.
  */
-export async function tuneRuntime(): Promise<void> {
-  await compileUploadHasher();
+export async function tuneRuntime(env: Env): Promise<void> {
+  if (mediaStoreName(env) === 'blob') await compileUploadHasher();
   v8.setFlagsFromString('--liftoff-only');
 }
 
