@@ -336,7 +336,8 @@ describe('the upload page', () => {
       const [, again] = await uploadsEnded(page, 2);
       expect(again).toMatchObject({
         state: 'failed',
-        words: 'Attachment "paused.bin" exists already; choose another name or set uniqueId.',
+        words:
+          'Attachment "paused.bin" exists already; choose another name, or the id choice unique or upsert.',
       });
       expect(await page.getByRole('button', { name: 'Retry paused.bin' }).isVisible()).toBe(true);
     } finally {
