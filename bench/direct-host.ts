@@ -5,7 +5,7 @@ import { startDevHost } from '../src/devhost/host.js';
 import { jsonLineLogger } from '../src/log.js';
 import { tuneRuntime } from '../src/runtime.js';
 
-tuneRuntime();
+await tuneRuntime(process.env);
 const host = await startDevHost(process.env, { log: jsonLineLogger() });
 console.log(`node:http adapter listening on ${host.url}/api`);
 process.once('SIGTERM', () => {

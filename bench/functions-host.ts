@@ -8,7 +8,7 @@ import { startFunctionsHost } from '../src/functions-host/host.js';
 import { RECOMMENDED_NODE_OPTIONS, tuneRuntime } from '../src/runtime.js';
 
 // As `npm start` does for its host process (src/devhost/main.ts).
-tuneRuntime();
+await tuneRuntime({});
 const APP_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const words = (value: string | undefined) => (value ?? '').split(' ').filter(Boolean);
 

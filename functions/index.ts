@@ -5,5 +5,6 @@ import { tuneRuntime } from '../src/runtime.js';
 
 // Stream request and response bodies instead of buffering them whole (host 4.28+).
 app.setup({ enableHttpStream: true });
-tuneRuntime();
+// Before any function runs: see runtime.ts (the worker awaits the entry module's top-level await).
+await tuneRuntime(process.env);
 registerFunctions(app, process.env);

@@ -341,8 +341,13 @@ function parseKey(value: string, setting: string): KeyObject {
   return createSecretKey(Buffer.from(trimmed, 'base64'));
 }
 
+/** MEDIA_STORE as given (`cosmos` when unset), before it is checked. */
+export function mediaStoreName(env: Env): string {
+  return env.MEDIA_STORE?.trim().toLowerCase() || 'cosmos';
+}
+
 function readMedia(env: Env): MediaSettings {
-  const store = env.MEDIA_STORE?.trim().toLowerCase() || 'cosmos';
+  const store = mediaStoreName(env);
   const blobSettings = ['BLOB_CONNECTION_STRING', 'BLOB_ACCOUNT_URL', 'BLOB_CONTAINER'].filter((name) =>
     present(env[name]),
   );

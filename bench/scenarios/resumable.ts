@@ -10,7 +10,7 @@
 //   back from Azurite).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { startAzurite } from '../../src/devhost/azurite.js';
 import { seedDemo, DEMO } from '../../src/emulator/seed.js';
 import { startEmulator } from '../../src/emulator/server.js';
 import { startFunctionsHost, type FunctionsHost } from '../../src/functions-host/host.js';
+import { summarizeCpuProfiles } from '../profile-summary.js';
 import { startCuttingProxy } from '../../test/helpers/cutting-proxy.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -39,11 +40,21 @@ interface Measured {
   seconds: number;
   mibPerSecond: number;
   peakRssMiB: number;
+  /** CPU seconds (user + system) per GiB moved: the app's worker, and Azurite's processes. */
+  workerCpuPerGiB: number;
+  azuriteCpuPerGiB: number;
+  /** This process: the host's part, the emulator and the client. */
+  hostCpuPerGiB: number;
 }
 
 async function main(): Promise<void> {
   const long = process.argv.includes('--long');
   const blob = process.argv.includes('--blob');
+  // `--cpu-prof`: the worker runs under V8's profiler for the tus upload alone (no multipart run);
+  // profiles and a summary of self time in .bench-tmp/profiles-resumable.
+  const profileDir = process.argv.includes('--cpu-prof')
+    ? join(ROOT, '.bench-tmp/profiles-resumable')
+    : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'bench-resumable-'));
   const emulator = await startEmulator({ port: 0, discardMedia: true });
   seedDemo(emulator);
@@ -58,7 +69,10 @@ async function main(): Promise<void> {
       port: 0,
       functionKey: KEY,
       log: false,
-      workerNodeArgs: ['--max-semi-space-size=1'],
+      workerNodeArgs: [
+        '--max-semi-space-size=1',
+        ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+      ],
       env: {
         PATH: process.env.PATH,
         COSMOS_ENDPOINT: emulator.url,
@@ -96,18 +110,22 @@ async function main(): Promise<void> {
       }
       return;
     }
-    const multipartRun = await measure(host, () => multipart(file, host!.url, size));
+    const multipartRun = profileDir ? undefined : await measure(host, () => multipart(file, host!.url, size));
     const tusRun = await measure(
       host,
       async () => (await tus(file, host!.url, 'resumable.bin', digest)).size!,
     );
     const line = (name: string, run: Measured) =>
-      `${name.padEnd(26)} ${run.seconds.toFixed(1).padStart(6)} s ${run.mibPerSecond.toFixed(1).padStart(7)} MiB/s  peak RSS ${run.peakRssMiB.toFixed(0)} MiB`;
-    console.log(line('multipart, one request', multipartRun));
+      `${name.padEnd(26)} ${run.seconds.toFixed(1).padStart(6)} s ${run.mibPerSecond.toFixed(1).padStart(7)} MiB/s  peak RSS ${run.peakRssMiB.toFixed(0)} MiB` +
+      `  CPU per GiB: worker ${run.workerCpuPerGiB.toFixed(1)} s, Azurite ${run.azuriteCpuPerGiB.toFixed(1)} s, ` +
+      `host+emulator+client ${run.hostCpuPerGiB.toFixed(1)} s`;
+    if (multipartRun) console.log(line('multipart, one request', multipartRun));
     console.log(line(`tus, ${CHUNK / MiB} MiB chunks`, tusRun));
-    console.log(
-      `throughput ratio tus / multipart: ${(tusRun.mibPerSecond / multipartRun.mibPerSecond).toFixed(2)}`,
-    );
+    if (multipartRun) {
+      console.log(
+        `throughput ratio tus / multipart: ${(tusRun.mibPerSecond / multipartRun.mibPerSecond).toFixed(2)}`,
+      );
+    }
     // Where the tus time went: the app's own request lines (method, path, ms).
     const requests = host.logs
       .map((record) => /^\{"message":"request".*\}$/.exec(record.message)?.[0])
@@ -126,6 +144,7 @@ async function main(): Promise<void> {
     await emulator.close();
     await rm(dir, { recursive: true, force: true });
   }
+  if (profileDir) console.log(await summarizeCpuProfiles(profileDir, 'CPU', 40));
 }
 
 /** Runs one upload while sampling the app's worker RSS; throughput over the whole run. */
@@ -137,15 +156,55 @@ async function measure(host: FunctionsHost, run: () => Promise<number>): Promise
     peak = Math.max(peak, kib / 1024);
   };
   const timer = setInterval(() => void sample(), 50);
+  const azurite = await azuritePids(host.worker.pid);
+  const workerBefore = await cpuSeconds([host.worker.pid]);
+  const azuriteBefore = await cpuSeconds(azurite);
+  const hostBefore = process.cpuUsage();
   const started = performance.now();
   try {
     const bytes = await run();
+    const own = process.cpuUsage(hostBefore);
     const seconds = (performance.now() - started) / 1000;
     await sample();
-    return { seconds, mibPerSecond: bytes / MiB / seconds, peakRssMiB: peak };
+    const gib = bytes / (1024 * MiB);
+    return {
+      seconds,
+      mibPerSecond: bytes / MiB / seconds,
+      peakRssMiB: peak,
+      workerCpuPerGiB: ((await cpuSeconds([host.worker.pid])) - workerBefore) / gib,
+      azuriteCpuPerGiB: ((await cpuSeconds(azurite)) - azuriteBefore) / gib,
+      hostCpuPerGiB: (own.user + own.system) / 1e6 / gib,
+    };
   } finally {
     clearInterval(timer);
   }
+}
+
+/** CPU seconds (utime + stime, /proc/<pid>/stat fields 14 and 15) the processes used so far. */
+async function cpuSeconds(pids: number[]): Promise<number> {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name (which may hold spaces) start at field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / ticksPerSecond;
+}
+
+/** This process's children other than the app's worker: Azurite's Blob and Queue services. */
+async function azuritePids(worker: number): Promise<number[]> {
+  const tasks = await readdir(`/proc/${process.pid}/task`);
+  const children = await Promise.all(
+    tasks.map((task) => readFile(`/proc/${process.pid}/task/${task}/children`, 'utf8').catch(() => '')),
+  );
+  return children
+    .join(' ')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => pid !== worker);
 }
 
 /** One multipart/form-data upload of the whole file, streamed from disk. */

@@ -15,7 +15,8 @@ export const DEFAULT_PORT = 7071;
 
 async function main(): Promise<void> {
   // The host forwards every request body too: the same heap tuning as the app (see runtime.ts).
-  tuneRuntime();
+  // The host process never hashes uploads itself: no media store to prepare for.
+  await tuneRuntime({});
   const appDir = resolve('.');
   // The environment wins over local.settings.json, so one-off overrides need no file edit.
   const env = { ...(await readLocalSettings(resolve(appDir, 'local.settings.json'))), ...process.env };
