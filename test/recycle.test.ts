@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CosmosClient } from '../src/cosmos/client.js';
 import { startEmulator, type Emulator } from '../src/emulator/server.js';
 import { loadCosmosSettings } from '../src/settings.js';
-import { recordOutput, recordSecret } from './helpers/scrape.js';
+import { startAppProcess, type AppProcess } from './helpers/app-process.js';
+import { recordSecret } from './helpers/scrape.js';
 
 /**
  * Issue "Never delete what was confirmed": clean-up outlives the instance that began it. One app
@@ -42,35 +41,13 @@ afterAll(async () => {
   await emulator.close();
 });
 
-/** One app instance: the local Functions host and its worker, in a process group of their own. */
-async function instance(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const options = { functionKey: FUNCTION_KEY, queuePollMs: 100, queueReceiveVisibilitySeconds: 2 };
-  const child = spawn(process.execPath, ['test/helpers/host-process.mjs', JSON.stringify(options)], {
-    env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** One app instance (host and worker in a process group of their own), polling its queue quickly. */
+function instance(): Promise<AppProcess> {
+  return startAppProcess(env, {
+    functionKey: FUNCTION_KEY,
+    queuePollMs: 100,
+    queueReceiveVisibilitySeconds: 2,
   });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    recordOutput(chunk.toString());
-  });
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const match = /HOST READY (\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    };
-    child.stdout.on('data', check);
-    child.once('exit', (code) => reject(new Error(`the instance exited (${code}):\n${output}`)));
-  });
-  return { child, url, output: () => output };
-}
-
-/** Kills an instance, host and worker, the way a platform recycles one: no warning, no clean exit. */
-async function kill(child: ChildProcess): Promise<void> {
-  process.kill(-child.pid!, 'SIGKILL');
-  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
 }
 
 async function waitFor(condition: () => boolean, timeoutMs = 20_000, what = ''): Promise<void> {
@@ -84,7 +61,7 @@ async function waitFor(condition: () => boolean, timeoutMs = 20_000, what = ''):
 describe('an instance killed mid-recovery', () => {
   it('leaves its clean-up on the queue, and another instance finishes it', async () => {
     const first = await instance();
-    let second: Awaited<ReturnType<typeof instance>> | undefined;
+    let second: AppProcess | undefined;
     try {
       // Cosmos DB stores the create 3 s after it came in: the bridge stopped waiting after 1 s.
       emulator.faults.add({ method: 'POST', path: '/docs/recycled/attachments', stallMs: 3000, times: 1 });
@@ -111,38 +88,22 @@ describe('an instance killed mid-recovery', () => {
         20_000,
         `the first instance's look from the queue:\n${first.output().slice(-3000)}`,
       );
-      await kill(first.child);
+      await first.kill();
       emulator.faults.clear();
       // Stored by now or soon (3 s after it came in; how long the kill took depends on the machine's
       // load): either way before the message comes back from the queue, 2 s after the dead look took it.
       second = await instance();
-      const undone = () => appLines(second!.output()).find((line) => line.settled === 'undone');
-      await waitFor(() => undone() !== undefined, 30_000, 'the second instance settling');
-      expect(undone()).toMatchObject({ doc: 'recycled', attachment: 'late.jpg', look: 1 });
+      const undone = await second.line((line) => line.settled === 'undone', 30_000);
+      expect(undone).toMatchObject({ doc: 'recycled', attachment: 'late.jpg', look: 1 });
       expect(await findLate()).toBeUndefined();
       // The first instance never got that far: it died looking.
-      expect(appLines(first.output()).some((line) => line.settled !== undefined)).toBe(false);
+      expect(first.lines().some((line) => line.settled !== undefined)).toBe(false);
     } finally {
-      if (first.child.exitCode === null && first.child.signalCode === null) await kill(first.child);
-      if (second) await kill(second.child);
+      await first.kill();
+      await second?.kill();
     }
   });
 });
-
-/** The app's own lines (JSON in the host's records) in an instance's output. */
-function appLines(output: string): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  for (const text of output.split('\n')) {
-    try {
-      const record = JSON.parse(text) as { message?: unknown };
-      if (typeof record.message === 'string' && record.message.startsWith('{'))
-        lines.push(JSON.parse(record.message) as Record<string, unknown>);
-    } catch {
-      // not a log record
-    }
-  }
-  return lines;
-}
 
 async function findLate() {
   const reply = await cosmos.readAttachment({ db: 'demo', coll: 'items', doc: 'recycled' }, 'late.jpg', {
