@@ -105,9 +105,12 @@ export class MeasuringStream extends Transform {
     return whole;
   }
 
-  /** Size and hex SHA-256 of everything that passed, once the stream has ended. */
+  /**
+   * Size and hex SHA-256 of everything that passed, once all of it came in. Whether anyone read it all
+   * does not matter: an upstream that answered early leaves the rest of a part unread.
+   */
   async measured(): Promise<Measurement> {
-    await finished(this);
+    await finished(this, { readable: false });
     return this.#measurement();
   }
 
