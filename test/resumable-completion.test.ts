@@ -246,7 +246,7 @@ describe('completing a resumable upload', () => {
     expect(state.status).toBe(410);
     expect(await json(state)).toMatchObject({ code: 'Gone', state: 'failed', completable: false });
     expect((await head(url)).status).toBe(410);
-    expect((await patch(url, 0, file)).status).toBe(410);
+    expect((await patch(url, 0, file.subarray(0, 1))).status).toBe(410);
     expect(await stack.listAttachments('tc-lost')).toEqual([]);
     await expect(data.getBlockList('all')).rejects.toMatchObject({ statusCode: 404 });
     const removed = await fetch(url, { method: 'DELETE', headers: tusHeaders() });
