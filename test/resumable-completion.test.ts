@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { FunctionsHost } from '../src/functions-host/host.js';
 import { startCuttingProxy } from './helpers/cutting-proxy.js';
 import { COLL, DB, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
+import { TUS_HEADERS } from './helpers/tus-calls.js';
 
 /**
  * Completion of resumable uploads (managed media) when it takes long, fails, or loses its caller: the
@@ -36,11 +37,7 @@ afterEach(() => stack.emulator.faults.clear());
 afterAll(() => stack.close());
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
-const tusHeaders = (extra: Record<string, string> = {}) => ({
-  'x-functions-key': FUNCTION_KEY,
-  'tus-resumable': '1.0.0',
-  ...extra,
-});
+const tusHeaders = (extra: Record<string, string> = {}) => ({ ...TUS_HEADERS, ...extra });
 const creation = (doc: string, base = stack.host.url) =>
   `${base}/api/dbs/${DB}/colls/${COLL}/docs/${doc}/attachments/uploads`;
 

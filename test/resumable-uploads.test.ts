@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import type { FunctionsHost } from '../src/functions-host/host.js';
 import { startCuttingProxy } from './helpers/cutting-proxy.js';
 import { COLL, DB, DOC, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
-import { tusPut } from './helpers/tus-calls.js';
+import { TUS_HEADERS, tusPut } from './helpers/tus-calls.js';
 
 const MiB = 1024 * 1024;
 const UPLOADS = `uploads-${randomBytes(4).toString('hex')}`;
@@ -37,11 +37,7 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
-const tusHeaders = (extra: Record<string, string> = {}) => ({
-  'x-functions-key': FUNCTION_KEY,
-  'tus-resumable': '1.0.0',
-  ...extra,
-});
+const tusHeaders = (extra: Record<string, string> = {}) => ({ ...TUS_HEADERS, ...extra });
 const creation = (doc: string, base = stack.host.url) =>
   `${base}/api/dbs/${DB}/colls/${COLL}/docs/${encodeURIComponent(doc)}/attachments/uploads`;
 
