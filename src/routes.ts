@@ -168,6 +168,28 @@ function allowedMethods(pathname: string): HttpMethod[] {
  * host passes, which arrives decoded (and, in streaming mode, mixed with query keys).
  */
 export function paramsOf(route: Route, pathname: string, whole = false): RouteParams | undefined {
+  const { names, anywhere, atStart } = matcherOf(route);
+  const match = (whole ? atStart : anywhere).exec(pathname);
+  if (!match) return undefined;
+  const params: Record<string, string> = {};
+  names.forEach((name, i) => (params[name] = match[i + 1]!));
+  return params;
+}
+
+interface RouteMatcher {
+  names: string[];
+  /** Matches at the end of a path whatever prefix comes before it. */
+  anywhere: RegExp;
+  /** Matches a path that is the route and nothing else (the route prefix taken off). */
+  atStart: RegExp;
+}
+
+/** Compiled once per route: every request matches against the table, some more than once. */
+const matchers = new WeakMap<Route, RouteMatcher>();
+
+function matcherOf(route: Route): RouteMatcher {
+  let matcher = matchers.get(route);
+  if (matcher) return matcher;
   const names: string[] = [];
   const pattern = route.route
     .split('/')
@@ -178,10 +200,13 @@ export function paramsOf(route: Route, pathname: string, whole = false): RoutePa
       return param[1] ? '(.*)' : '([^/]+)';
     })
     .join('/');
-  // `whole`: the path is the route and nothing else (the route prefix taken off).
-  const match = new RegExp(`${whole ? '^' : '(?:^|/)'}/?${pattern}/?$`).exec(pathname);
-  if (!match) return undefined;
-  return Object.fromEntries(names.map((name, i) => [name, match[i + 1]!]));
+  matcher = {
+    names,
+    anywhere: new RegExp(`(?:^|/)/?${pattern}/?$`),
+    atStart: new RegExp(`^/?${pattern}/?$`),
+  };
+  matchers.set(route, matcher);
+  return matcher;
 }
 
 /** The route a path and method reach under a route prefix, as the Functions host would route it. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomString } from '../random.js';
 import { idProblem } from '../cosmos/ids.js';
 
 /** Where a derived id keeps the name it was made from (a unique id is not the file's name). */
@@ -18,7 +18,7 @@ const PLACEHOLDER = 'file';
  * raw media, resumable uploads).
  */
 export function uniqueAttachmentId(name: string): string {
-  const prefix = randomBytes(PREFIX_BYTES).toString('base64url');
+  const prefix = randomString(PREFIX_BYTES, 'base64url');
   const room = MAX_ID_CHARS - prefix.length - 1;
   const id = `${prefix}-${shorten(safeName(name), room)}`;
   // Every step above keeps to what idProblem accepts; this only guards the derivation itself.

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { DocumentAddress } from '../cosmos/client.js';
 import type { PartitionKey } from '../cosmos/partition-key.js';
+import { randomString } from '../random.js';
 
 /**
  * Every attachment the bridge creates carries the id of the upload that wrote it, as this property.
@@ -11,7 +11,7 @@ export const UPLOAD_ID_PROPERTY = 'bridgeUploadId';
 
 /** A new upload id: 128 random bits, URL-safe. */
 export function newUploadId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomString(16, 'base64url');
 }
 
 /**

@@ -119,9 +119,15 @@ async function send(
   res.writeHead(response.status, { ...headers, ...prepareEarlyAnswer(req, res) });
   // From here on the core reads nothing more; anything still buffered or arriving is dropped.
   body?.detach();
-  if (response.body) {
-    await pipeline(Readable.fromWeb(response.body), res);
-  } else {
+  if (!response.body) {
     res.end();
+  } else if (Number(headers['content-length']) <= SMALL_BODY_BYTES) {
+    // A small answer (JSON, mostly) in one write, without a Node stream made from the web stream.
+    res.end(Buffer.from(await response.arrayBuffer()));
+  } else {
+    await pipeline(Readable.fromWeb(response.body), res);
   }
 }
+
+/** Answers up to this size are read whole and written at once; larger ones are streamed. */
+const SMALL_BODY_BYTES = 64 * 1024;
