@@ -13,6 +13,7 @@ export const ENTRY = {
   functions: fileURLToPath(new URL('./functions-host.js', import.meta.url)),
   proxy: fileURLToPath(new URL('./tcp-proxy.js', import.meta.url)),
   floor: fileURLToPath(new URL('./floor.js', import.meta.url)),
+  smallFloor: fileURLToPath(new URL('./small-floor.js', import.meta.url)),
   client: fileURLToPath(new URL('./client.js', import.meta.url)),
 };
 

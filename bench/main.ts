@@ -22,6 +22,7 @@ import {
   startAdapter,
   startFunctions,
   startProxy,
+  startSmallFloor,
   startSink,
   startStorage,
   type Build,
@@ -131,7 +132,12 @@ async function runScenarios(
           await proxy.stop();
         }
       } else if (scenario === 'small') {
-        results.scenarios.small = await measureSmall(plan, { sink, bridges }, log);
+        const floor = await startSmallFloor(sink, plan.nodeArgs.adapter);
+        try {
+          results.scenarios.small = await measureSmall(plan, { sink, floor, bridges }, log);
+        } finally {
+          await floor.stop();
+        }
       } else if (scenario === 'concurrency') {
         results.scenarios.concurrency = await measureConcurrency(plan, { sink, bridges }, log);
       } else {

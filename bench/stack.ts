@@ -185,6 +185,18 @@ export function startProxy(sink: Server): Promise<Server> {
   });
 }
 
+/** The least a Node bridge does for a JSON create (bench/small-floor.ts), in front of the sink. */
+export function startSmallFloor(sink: Server, nodeArgs: string[]): Promise<Server> {
+  return startServer({
+    name: 'small-floor',
+    entry: ENTRY.smallFloor,
+    env: { PORT: '0', TARGET: sink.origin, FUNCTION_KEY },
+    ready: READY,
+    logFile: logFile('small-floor'),
+    nodeArgs,
+  });
+}
+
 /** Connections the sink accepted so far, and requests it saw (unsigned stats endpoint). */
 export async function sinkStats(sink: Server): Promise<EmulatorStats> {
   const response = await request(`${sink.origin}/_emulator/stats`);

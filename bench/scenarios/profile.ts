@@ -9,11 +9,15 @@ import { summarizeCpuProfiles, summarizePerf } from '../profile-summary.js';
 import { prepareBuild, startAdapter, startFunctions, type Build, type Group } from '../stack.js';
 import { bridgeTarget, MiB, uniqueId, type Log } from './common.js';
 
+/** JSON creates one after another in the small-request profile, after as many again to warm up. */
+const PROFILED_SMALL_REQUESTS = 5000;
+
 /**
  * Where the CPU goes: a fresh node:http adapter and a fresh local Functions host, each taking one
  * large multipart upload alone, under `--cpu-prof` (each process's main thread; startup and a warm-up
  * upload included) and, in a second pass with fresh processes where `perf` is installed, under `perf
- * record` (every thread and the kernel, the measured upload only). Profiles stay under `dir`.
+ * record` (every thread and the kernel, the measured upload only); then, in fresh processes again,
+ * small JSON creates one after another under `--cpu-prof`. Profiles stay under `dir`.
  */
 export async function profileBridges(
   plan: Plan,
@@ -37,33 +41,41 @@ async function profileBuild(
   log: Log,
   build: Build,
 ): Promise<Record<string, string>> {
-  await mkdir(dir, { recursive: true });
-  // Two passes with fresh processes: V8's sampling profiler costs CPU that perf would count.
-  await profilePass(plan, servers, 'cpu-prof', (name) => [
+  const smallDir = join(dir, 'small');
+  await mkdir(smallDir, { recursive: true });
+  const cpuProf = (into: string) => (name: string) => [
     '--cpu-prof',
     '--cpu-prof-dir',
-    dir,
+    into,
     '--cpu-prof-name',
     `${name}.cpuprofile`,
-  ]);
+  ];
+  // Passes with fresh processes: V8's sampling profiler costs CPU that perf would count, and a profile
+  // covers its process's whole life.
+  await profilePass(plan, servers, 'cpu-prof', cpuProf(dir));
   const hasPerf = spawnSync('perf', ['--version']).status === 0;
   if (hasPerf) {
     await profilePass(plan, servers, 'perf', () => ['--perf-basic-prof-only-functions'], dir);
   } else {
     log('profile: perf is not installed; --cpu-prof only');
   }
+  await profilePass(plan, servers, 'small', cpuProf(smallDir));
   const summaries: Record<string, string> = {};
   for (const label of ['adapter', 'host', 'worker']) {
     const parts = [await summarizeCpuProfiles(dir, label)];
     if (hasPerf) parts.push(await summarizePerf(join(dir, `perf-${label}.data`)));
     summaries[build.name ? `${build.name}: ${label}` : label] = parts.join('\n\n');
   }
+  for (const label of ['adapter', 'host', 'worker']) {
+    const name = `${label}, small JSON creates`;
+    summaries[build.name ? `${build.name}: ${name}` : name] = await summarizeCpuProfiles(smallDir, label);
+  }
   return summaries;
 
   async function profilePass(
     plan: Plan,
     servers: { sink: Server; storage: string },
-    pass: 'cpu-prof' | 'perf',
+    pass: 'cpu-prof' | 'perf' | 'small',
     flags: (name: string) => string[],
     perfDir?: string,
   ): Promise<void> {
@@ -92,6 +104,28 @@ async function profileBuild(
           { type: 'upload', target: bridgeTarget(group), bytes, id: uniqueId('profile') },
           plan.jobTimeoutMs,
         );
+      if (pass === 'small') {
+        for (const group of groups) {
+          const creates = (requests: number) =>
+            runClient<JobResult>(
+              {
+                type: 'small-requests',
+                target: bridgeTarget(group),
+                concurrency: 1,
+                requests,
+                idPrefix: uniqueId('profile'),
+              },
+              plan.jobTimeoutMs,
+            );
+          await creates(PROFILED_SMALL_REQUESTS);
+          const result = await creates(PROFILED_SMALL_REQUESTS);
+          log(
+            `profile (small) ${build.name || 'this checkout'}: ${group.name}, ` +
+              `${(PROFILED_SMALL_REQUESTS / result.seconds).toFixed(0)} JSON creates/s`,
+          );
+        }
+        return;
+      }
       for (const group of groups) await upload(group, 32 * MiB);
       if (perfDir) {
         for (const group of groups) {

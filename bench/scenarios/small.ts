@@ -2,7 +2,7 @@ import { runClient, type Server } from '../children.js';
 import type { Job, JobResult, Target } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import type { Member } from '../stack.js';
+import { FUNCTION_KEY, type Member } from '../stack.js';
 import { percentile } from '../stats.js';
 import {
   bridgeTarget,
@@ -21,24 +21,40 @@ interface Path {
   name: string;
   /** Another build's path (before-and-after figures): one client's requests only. */
   baseline: boolean;
+  /** The small-request floor (bench/small-floor.ts): JSON creates only. */
+  jsonOnly: boolean;
   /** Where JSON creates go; files go to the same origin (multipart to a bridge, raw to the sink). */
   target: Target;
   members: Member[];
 }
 
 /**
- * Per-request cost, bridge beside direct: JSON metadata creates one after another (latency and CPU per
- * request) and from many clients at once (p99 under load), and small files one after another (CPU per
- * request, the ownership mark's replace included).
+ * Per-request cost, bridge beside direct and beside the floor (the least a Node bridge does for a JSON
+ * create): JSON metadata creates one after another (latency and CPU per request) and from many clients
+ * at once (p99 under load), and small files one after another (CPU per request, the ownership mark's
+ * replace included).
  */
 export async function measureSmall(
   plan: Plan,
-  servers: { sink: Server; bridges: Bridges[] },
+  servers: { sink: Server; floor: Server; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, bridges } = servers;
+  const { sink, floor, bridges } = servers;
   const paths: Path[] = [
-    { name: 'direct', baseline: false, target: { kind: 'sink', origin: sink.origin }, members: [] },
+    {
+      name: 'direct',
+      baseline: false,
+      jsonOnly: false,
+      target: { kind: 'sink', origin: sink.origin },
+      members: [],
+    },
+    {
+      name: 'floor',
+      baseline: false,
+      jsonOnly: true,
+      target: { kind: 'bridge', origin: floor.origin, functionKey: FUNCTION_KEY, form: 'raw' },
+      members: [{ label: 'floor', pid: floor.pid }],
+    },
   ];
   for (const { build, adapter, functions } of bridges) {
     for (const [kind, group] of [
@@ -48,6 +64,7 @@ export async function measureSmall(
       paths.push({
         name: rowName(build, kind),
         baseline: build !== '',
+        jsonOnly: false,
         target: bridgeTarget(group),
         members: group.members,
       });
@@ -75,21 +92,28 @@ export async function measureSmall(
   const maxConcurrency = Math.max(...plan.small.map((level) => level.concurrency));
   for (const path of paths) {
     await runClient<JobResult>(json(path, maxConcurrency, WARM_UP_REQUESTS), plan.jobTimeoutMs);
-    await runClient<JobResult>(files(path, 50), plan.jobTimeoutMs);
+    if (!path.jsonOnly) await runClient<JobResult>(files(path, 50), plan.jobTimeoutMs);
   }
 
   const levels = [
     ...plan.small.map(({ concurrency, requests }) => ({
       name: `json x${concurrency}`,
       concurrency,
+      json: true,
       job: (path: Path) => json(path, concurrency, requests),
     })),
-    { name: 'file x1', concurrency: 1, job: (path: Path) => files(path, plan.smallFiles.requests) },
+    {
+      name: 'file x1',
+      concurrency: 1,
+      json: false,
+      job: (path: Path) => files(path, plan.smallFiles.requests),
+    },
   ];
   for (let run = 0; run < plan.runs; run++) {
     for (const level of levels) {
       for (const path of rotated(paths, run)) {
         if (path.baseline && level.concurrency > 1) continue;
+        if (path.jsonOnly && !level.json) continue;
         const costs = await measure(path.members, sink, () =>
           runClient<JobResult>(level.job(path), plan.jobTimeoutMs),
         );
