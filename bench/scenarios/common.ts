@@ -86,6 +86,48 @@ export function recordCosts(
   result.load.push(costs.load);
 }
 
+/** Where a scenario's requests go, and the processes that pay for them. */
+export interface Path {
+  /** The row name in the report. */
+  name: string;
+  target: Target;
+  members: Member[];
+}
+
+/** Straight to the sink, as any Cosmos DB client would: the reference every bridge is compared with. */
+export function directPath(sink: Server): Path {
+  return { name: 'direct', target: { kind: 'sink', origin: sink.origin }, members: [] };
+}
+
+export type BridgeKind = 'adapter' | 'functions';
+
+/** Paths through each build's bridges (the node:http adapter, then the local Functions host). */
+export function bridgePaths<P extends Path>(
+  bridges: Bridges[],
+  make: (bridge: { build: string; kind: BridgeKind; group: Group }) => P[],
+): P[] {
+  return bridges.flatMap(({ build, adapter, functions }) => [
+    ...make({ build, kind: 'adapter', group: adapter }),
+    ...make({ build, kind: 'functions', group: functions }),
+  ]);
+}
+
+/**
+ * Every path once per run, a different one first each run, so that a busy patch on the machine does
+ * not hit one path only; `afterRun` measures what belongs beside each run.
+ */
+export async function inTurns<P>(
+  runs: number,
+  paths: readonly P[],
+  measureOne: (path: P, run: number) => Promise<void>,
+  afterRun?: (run: number) => Promise<void> | void,
+): Promise<void> {
+  for (let run = 0; run < runs; run++) {
+    for (const path of rotated(paths, run)) await measureOne(path, run);
+    await afterRun?.(run);
+  }
+}
+
 /** One build's bridges: the node:http adapter and the local Functions host. */
 export interface Bridges {
   /** '' for the checkout being measured; the --compare name for another build. */

@@ -1,11 +1,13 @@
 import { runClient, type Server } from '../children.js';
-import type { Job, JobResult, Target } from '../jobs.js';
+import type { Job, JobResult } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import { FUNCTION_KEY, type Member } from '../stack.js';
+import { FUNCTION_KEY } from '../stack.js';
 import { percentile } from '../stats.js';
 import {
+  bridgePaths,
   bridgeTarget,
+  directPath,
   measure,
   recordCosts,
   rotated,
@@ -13,19 +15,16 @@ import {
   uniqueId,
   type Bridges,
   type Log,
+  type Path,
 } from './common.js';
 
 const WARM_UP_REQUESTS = 300;
 
-interface Path {
-  name: string;
+interface SmallPath extends Path {
   /** Another build's path (before-and-after figures): one client's requests only. */
   baseline: boolean;
   /** The small-request floor (bench/small-floor.ts): JSON creates only. */
   jsonOnly: boolean;
-  /** Where JSON creates go; files go to the same origin (multipart to a bridge, raw to the sink). */
-  target: Target;
-  members: Member[];
 }
 
 /**
@@ -40,14 +39,9 @@ export async function measureSmall(
   log: Log,
 ): Promise<ScenarioResult> {
   const { sink, floor, bridges } = servers;
-  const paths: Path[] = [
-    {
-      name: 'direct',
-      baseline: false,
-      jsonOnly: false,
-      target: { kind: 'sink', origin: sink.origin },
-      members: [],
-    },
+  const paths: SmallPath[] = [
+    // Files go to the same origin as JSON creates: multipart to a bridge, raw media to the sink.
+    { ...directPath(sink), baseline: false, jsonOnly: false },
     {
       name: 'floor',
       baseline: false,
@@ -55,33 +49,28 @@ export async function measureSmall(
       target: { kind: 'bridge', origin: floor.origin, functionKey: FUNCTION_KEY, form: 'raw' },
       members: [{ label: 'floor', pid: floor.pid }],
     },
-  ];
-  for (const { build, adapter, functions } of bridges) {
-    for (const [kind, group] of [
-      ['adapter', adapter],
-      ['functions', functions],
-    ] as const) {
-      paths.push({
+    ...bridgePaths(bridges, ({ build, kind, group }) => [
+      {
         name: rowName(build, kind),
         baseline: build !== '',
         jsonOnly: false,
         target: bridgeTarget(group),
         members: group.members,
-      });
-    }
-  }
+      },
+    ]),
+  ];
   const result = emptyScenario({
     fileBytes: plan.smallFiles.bytes,
     fileRequests: plan.smallFiles.requests,
   });
-  const json = (path: Path, concurrency: number, requests: number): Job => ({
+  const json = (path: SmallPath, concurrency: number, requests: number): Job => ({
     type: 'small-requests',
     target: path.target,
     concurrency,
     requests,
     idPrefix: uniqueId(`sr-${path.name.replace(/\W+/g, '-')}`),
   });
-  const files = (path: Path, requests: number): Job => ({
+  const files = (path: SmallPath, requests: number): Job => ({
     type: 'small-uploads',
     target: path.target,
     bytes: plan.smallFiles.bytes,
@@ -100,13 +89,13 @@ export async function measureSmall(
       name: `json x${concurrency}`,
       concurrency,
       json: true,
-      job: (path: Path) => json(path, concurrency, requests),
+      job: (path: SmallPath) => json(path, concurrency, requests),
     })),
     {
       name: 'file x1',
       concurrency: 1,
       json: false,
-      job: (path: Path) => files(path, plan.smallFiles.requests),
+      job: (path: SmallPath) => files(path, plan.smallFiles.requests),
     },
   ];
   for (let run = 0; run < plan.runs; run++) {

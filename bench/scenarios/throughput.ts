@@ -1,29 +1,25 @@
 import { execFileSync } from 'node:child_process';
 import { ENTRY, runClient, type Server } from '../children.js';
-import type { JobResult, Target, UploadJob } from '../jobs.js';
+import type { JobResult, UploadJob } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import type { Member } from '../stack.js';
 import {
+  bridgePaths,
   bridgeTarget,
+  directPath,
   GiB,
+  inTurns,
   measure,
   MiB,
   recordCosts,
-  rotated,
   rowName,
   uniqueId,
   type Bridges,
   type Log,
+  type Path,
 } from './common.js';
 
 const WARM_UP_BYTES = 32 * MiB;
-
-interface Path {
-  name: string;
-  target: Target;
-  members: Member[];
-}
 
 /**
  * One large file per path and run, the paths taking turns: straight to the sink, through the TCP
@@ -37,29 +33,21 @@ export async function measureThroughput(
 ): Promise<ScenarioResult> {
   const { sink, proxy, bridges } = servers;
   const paths: Path[] = [
-    { name: 'direct', target: { kind: 'sink', origin: sink.origin }, members: [] },
+    directPath(sink),
     {
       name: 'pass-through',
       target: { kind: 'sink', origin: proxy.origin },
       members: [{ label: 'proxy', pid: proxy.pid }],
     },
-  ];
-  for (const { build, adapter, functions } of bridges) {
     // Other builds (before-and-after figures) as multipart only.
-    const forms = build ? (['multipart'] as const) : (['multipart', 'raw'] as const);
-    for (const [kind, group] of [
-      ['adapter', adapter],
-      ['functions', functions],
-    ] as const) {
-      for (const form of forms) {
-        paths.push({
-          name: rowName(build, `${kind} ${form}`),
-          target: bridgeTarget(group, form),
-          members: group.members,
-        });
-      }
-    }
-  }
+    ...bridgePaths(bridges, ({ build, kind, group }) =>
+      (build ? (['multipart'] as const) : (['multipart', 'raw'] as const)).map((form) => ({
+        name: rowName(build, `${kind} ${form}`),
+        target: bridgeTarget(group, form),
+        members: group.members,
+      })),
+    ),
+  ];
   const result = emptyScenario({ bytes: plan.throughputBytes });
   const job = (path: Path, bytes: number): UploadJob => ({
     type: 'upload',
@@ -70,9 +58,10 @@ export async function measureThroughput(
 
   for (const path of paths) await runClient<JobResult>(job(path, WARM_UP_BYTES), plan.jobTimeoutMs);
 
-  for (let run = 0; run < plan.runs; run++) {
-    // A different path goes first each run, so a busy patch on the machine does not hit one path only.
-    for (const path of rotated(paths, run)) {
+  await inTurns(
+    plan.runs,
+    paths,
+    async (path, run) => {
       const costs = await measure(path.members, sink, () =>
         runClient<JobResult>(job(path, plan.throughputBytes), plan.jobTimeoutMs),
       );
@@ -87,16 +76,18 @@ export async function measureThroughput(
           `CPU s/GiB ${path.members.map((m) => `${m.label} ${(costs.cpu[m.label]! / gib).toFixed(2)}`).join(', ') || '-'}` +
           `, sink ${(costs.cpu.sink! / gib).toFixed(2)} (load ${costs.load.toFixed(2)})`,
       );
-    }
-    const floor = JSON.parse(
-      execFileSync(process.execPath, [ENTRY.floor, String(plan.throughputBytes)], { encoding: 'utf8' }),
-    ) as { sha256PerGiB: number; scanPerGiB: number };
-    record(result, 'floor', 'sha256', floor.sha256PerGiB);
-    record(result, 'floor', 'scan', floor.scanPerGiB);
-    log(
-      `throughput run ${run + 1}/${plan.runs} floor parts: SHA-256 ${floor.sha256PerGiB.toFixed(2)}, ` +
-        `delimiter search ${floor.scanPerGiB.toFixed(2)} CPU s/GiB`,
-    );
-  }
+    },
+    (run) => {
+      const floor = JSON.parse(
+        execFileSync(process.execPath, [ENTRY.floor, String(plan.throughputBytes)], { encoding: 'utf8' }),
+      ) as { sha256PerGiB: number; scanPerGiB: number };
+      record(result, 'floor', 'sha256', floor.sha256PerGiB);
+      record(result, 'floor', 'scan', floor.scanPerGiB);
+      log(
+        `throughput run ${run + 1}/${plan.runs} floor parts: SHA-256 ${floor.sha256PerGiB.toFixed(2)}, ` +
+          `delimiter search ${floor.scanPerGiB.toFixed(2)} CPU s/GiB`,
+      );
+    },
+  );
   return result;
 }
