@@ -123,7 +123,11 @@ export async function readSmallBody(request: Request, limits: BodyLimits): Promi
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.once('end', resolve);
     stream.once('error', (err) => reject(body.failure() ?? (isCallerError(err) ? err : callerLeft())));
-    stream.once('close', () => reject(body.failure() ?? callerLeft()));
+    // 'close' follows 'end' too; only a close without it is the caller leaving (and an error is
+    // built only then: capturing its stack costs more than the rest of reading a small body).
+    stream.once('close', () => {
+      if (!stream.readableEnded) reject(body.failure() ?? callerLeft());
+    });
   });
   return Buffer.concat(chunks);
 }
