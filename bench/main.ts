@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAllNow, stopAll, type Server } from './children.js';
 import { describeMachine, loadAverage, revision } from './machine.js';
+import { assertPatched } from './patches.js';
 import { parsePlan, type Plan } from './plan.js';
 import { consoleSummary, publishMarkdown } from './report/markdown.js';
 import type { Results } from './results.js';
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
   );
   await rm(join(WORK_DIR, 'logs'), { recursive: true, force: true });
 
+  await assertPatched(ROOT);
+  for (const { name, dir } of plan.compare) await assertPatched(resolve(ROOT, dir), name);
   const sink = await startSink();
   const storage = await startStorage();
   try {
