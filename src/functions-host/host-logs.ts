@@ -30,7 +30,7 @@ export interface HostLogOptions {
   /** Print each record at `information` or above as a JSON line (stdout; warnings and errors on stderr). */
   print: boolean;
   onLog?: (record: HostLogRecord) => void;
-  /** How many records to keep in memory (oldest dropped first). */
+  /** How many records to keep in memory at least (the oldest dropped first, up to twice as many kept). */
   keep?: number;
 }
 
@@ -45,7 +45,9 @@ export class HostLogs {
   write(record: Omit<HostLogRecord, 'time'>): void {
     const full = { time: new Date().toISOString(), ...record } as HostLogRecord;
     this.records.push(full);
-    if (this.records.length > this.#keep) this.records.splice(0, this.records.length - this.#keep);
+    // Trimmed in batches: dropping the oldest one on every write moves the whole array each time (7 %
+    // of the host's CPU per small request once full, in the benchmark's profile).
+    if (this.records.length >= 2 * this.#keep) this.records.splice(0, this.records.length - this.#keep);
     if (this.options.print && RANK[full.level] >= RANK.information) {
       const line = JSON.stringify(full);
       if (RANK[full.level] >= RANK.warning) process.stderr.write(`${line}\n`);
