@@ -4,10 +4,9 @@
 // web-standard Request and Response: the floor per request that the bridge's CPU is compared with.
 // Usage: TARGET=http://127.0.0.1:<port> PORT=<port|0> FUNCTION_KEY=... node small-floor.js
 import { createServer } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
-import { signedCreateHeaders } from './signing.js';
-import { ATTACHMENTS_PATH } from './signing.js';
+import { randomString } from '../src/random.js';
+import { ATTACHMENTS_PATH, signedCreateHeaders } from './signing.js';
 
 const pool = new Pool(process.env.TARGET ?? '', { connections: 64 });
 const functionKey = process.env.FUNCTION_KEY ?? '';
@@ -21,7 +20,7 @@ const server = createServer((req, res) => {
       return;
     }
     const metadata = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-    const body = JSON.stringify({ ...metadata, bridgeUploadId: randomBytes(16).toString('base64url') });
+    const body = JSON.stringify({ ...metadata, bridgeUploadId: randomString(16, 'base64url') });
     pool
       .request({
         method: 'POST',
