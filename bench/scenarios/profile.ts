@@ -9,7 +9,10 @@ import { summarizeCpuProfiles, summarizePerf } from '../profile-summary.js';
 import { prepareBuild, startAdapter, startFunctions, type Build, type Group } from '../stack.js';
 import { bridgeTarget, MiB, uniqueId, type Log } from './common.js';
 
-/** JSON creates one after another in the small-request profile, after as many again to warm up. */
+/**
+ * JSON creates one after another in the small-request profile, in two batches (the profile covers the
+ * process's whole life; the second batch's rate is logged, the first having warmed up).
+ */
 const PROFILED_SMALL_REQUESTS = 5000;
 
 /**
