@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { watch } from 'node:fs';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_READY } from './jobs.js';
 
@@ -182,8 +183,15 @@ export function killAllNow(): void {
   for (const child of running) child.kill('SIGKILL');
 }
 
-/** Runs the load generator process on one job; resolves with its JSON answer. */
-export async function runClient<T>(job: unknown, timeoutMs: number): Promise<T> {
+/** A load generator process on one job: its stderr's tail as it comes, and its JSON answer once it exits. */
+interface ClientProcess<T> {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  stderr(): string;
+  /** Resolves with the answer once the process closed with code 0; throws with its stderr otherwise. */
+  answer(): Promise<T>;
+}
+
+function spawnClient<T>(job: unknown, timeoutMs: number): ClientProcess<T> {
   const child = spawn(process.execPath, [ENTRY.client, JSON.stringify(job)], {
     env: { PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -199,15 +207,27 @@ export async function runClient<T>(job: unknown, timeoutMs: number): Promise<T> 
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   child.once('error', (err) => (stderr += `\n${err.message}`));
   // 'close', not 'exit': the answer is on stdout, which may still be flowing when the process exits.
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-  clearTimeout(timer);
-  running.delete(child);
-  if (code !== 0) {
-    throw new Error(
-      `client ${signal === 'SIGKILL' ? `timed out after ${timeoutMs} ms` : `exited ${code ?? signal}`}:\n${stderr}`,
-    );
-  }
-  return JSON.parse(stdout) as T;
+  const closed = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+  return {
+    child,
+    stderr: () => stderr,
+    async answer() {
+      const [code, signal] = await closed;
+      clearTimeout(timer);
+      running.delete(child);
+      if (code !== 0) {
+        throw new Error(
+          `client ${signal === 'SIGKILL' ? `timed out after ${timeoutMs} ms` : `exited ${code ?? signal}`}:\n${stderr}`,
+        );
+      }
+      return JSON.parse(stdout) as T;
+    },
+  };
+}
+
+/** Runs the load generator process on one job; resolves with its JSON answer. */
+export function runClient<T>(job: unknown, timeoutMs: number): Promise<T> {
+  return spawnClient<T>(job, timeoutMs).answer();
 }
 
 /** A load generator that runs until stopped (tricklers): `ready` once it says so, `stop()` for its answer. */
@@ -217,33 +237,22 @@ export interface LongClient<T> {
 }
 
 export function startClient<T>(job: unknown, timeoutMs: number): LongClient<T> {
-  const child = spawn(process.execPath, [ENTRY.client, JSON.stringify(job)], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const closed = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const client = spawnClient<T>(job, timeoutMs);
+  const answer = client.answer();
+  answer.catch(() => undefined);
   const ready = new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-OUTPUT_TAIL_CHARS);
-      if (stderr.includes(CLIENT_READY)) resolve();
+    client.child.stderr.on('data', () => {
+      if (client.stderr().includes(CLIENT_READY)) resolve();
     });
-    void closed.then(() => reject(new Error(`client exited before it was ready:\n${stderr}`)));
+    const notReady = () => reject(new Error(`client exited before it was ready:\n${client.stderr()}`));
+    void answer.then(notReady, notReady);
   });
   ready.catch(() => undefined);
   return {
     ready,
-    async stop() {
-      child.kill('SIGTERM');
-      const [code, signal] = await closed;
-      clearTimeout(timer);
-      running.delete(child);
-      if (code !== 0) throw new Error(`client exited ${code ?? signal}:\n${stderr}`);
-      return JSON.parse(stdout) as T;
+    stop() {
+      client.child.kill('SIGTERM');
+      return answer;
     },
   };
 }
