@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { FunctionsHost } from '../src/functions-host/host.js';
 import { startCuttingProxy } from './helpers/cutting-proxy.js';
 import { COLL, DB, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
-import { TUS_HEADERS } from './helpers/tus-calls.js';
+import { b64, tusHeaders, tusPatch as patch } from './helpers/tus-calls.js';
 
 /**
  * Completion of resumable uploads (managed media) when it takes long, fails, or loses its caller: the
@@ -36,8 +36,6 @@ beforeAll(async () => {
 afterEach(() => stack.emulator.faults.clear());
 afterAll(() => stack.close());
 
-const b64 = (text: string) => Buffer.from(text).toString('base64');
-const tusHeaders = (extra: Record<string, string> = {}) => ({ ...TUS_HEADERS, ...extra });
 const creation = (doc: string, base = stack.host.url) =>
   `${base}/api/dbs/${DB}/colls/${COLL}/docs/${doc}/attachments/uploads`;
 
@@ -52,17 +50,6 @@ async function create(doc: string, length: number, filename: string, base = stac
   });
   expect(response.status, await response.clone().text()).toBe(201);
   return new URL(response.headers.get('location')!, base).href;
-}
-
-function patch(url: string, offset: number, body: Uint8Array) {
-  return fetch(url, {
-    method: 'PATCH',
-    headers: tusHeaders({
-      'content-type': 'application/offset+octet-stream',
-      'upload-offset': String(offset),
-    }),
-    body,
-  });
 }
 
 const head = (url: string) => fetch(url, { method: 'HEAD', headers: tusHeaders() });

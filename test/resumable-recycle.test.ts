@@ -8,7 +8,8 @@ import { startEmulator, type Emulator } from '../src/emulator/server.js';
 import { loadCosmosSettings } from '../src/settings.js';
 import { startAppProcess, type AppProcess } from './helpers/app-process.js';
 import { recordSecret } from './helpers/scrape.js';
-import { sha256 } from './helpers/stack.js';
+import { FUNCTION_KEY, sha256 } from './helpers/stack.js';
+import { b64, tusHeaders, tusPatch as patch } from './helpers/tus-calls.js';
 
 /**
  * Resumable uploads outlive the instance serving them. An instance killed while it makes an upload's
@@ -16,7 +17,6 @@ import { sha256 } from './helpers/stack.js';
  * attachment the dead attempt stored. An instance killed mid-PATCH: its lock lapses (15 s here) and
  * another instance goes on with the upload.
  */
-const FUNCTION_KEY = 'tus-recycle-function-key-0123456789';
 const LOCK_SECONDS = 15;
 const MiB = 1024 * 1024;
 const DOCS = ['tr-complete', 'tr-patch'];
@@ -68,35 +68,17 @@ async function instance(): Promise<AppProcess> {
   return app;
 }
 
-const tusHeaders = (extra: Record<string, string> = {}) => ({
-  'x-functions-key': FUNCTION_KEY,
-  'tus-resumable': '1.0.0',
-  ...extra,
-});
-
 async function create(base: string, doc: string, length: number, filename: string): Promise<string> {
   const response = await fetch(`${base}/api/dbs/demo/colls/items/docs/${doc}/attachments/uploads`, {
     method: 'POST',
     headers: tusHeaders({
       'x-ms-documentdb-partitionkey': JSON.stringify([doc]),
       'upload-length': String(length),
-      'upload-metadata': `filename ${Buffer.from(filename).toString('base64')}`,
+      'upload-metadata': `filename ${b64(filename)}`,
     }),
   });
   expect(response.status, await response.clone().text()).toBe(201);
   return new URL(response.headers.get('location')!, base).pathname;
-}
-
-function patch(url: string, offset: number, body: Uint8Array | ReadableStream<Uint8Array>) {
-  return fetch(url, {
-    method: 'PATCH',
-    headers: tusHeaders({
-      'content-type': 'application/offset+octet-stream',
-      'upload-offset': String(offset),
-    }),
-    body,
-    duplex: 'half',
-  });
 }
 
 async function attachment(doc: string, id: string): Promise<Record<string, unknown> | undefined> {

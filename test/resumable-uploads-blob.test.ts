@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { blobNameFor } from '../src/media/blob.js';
 import { startCuttingProxy } from './helpers/cutting-proxy.js';
 import { COLL, DB, FUNCTION_KEY, sha256, startStack, type Stack } from './helpers/stack.js';
-import { tusPut } from './helpers/tus-calls.js';
+import { tusPut, b64, tusHeaders } from './helpers/tus-calls.js';
 
 const MiB = 1024 * 1024;
 let stack: Stack;
@@ -30,14 +30,8 @@ const blobOf = (attachment: Record<string, unknown>) =>
     decodeURIComponent(new URL(String(attachment.media)).pathname).replace(/^\/[^/]+\/attachments\//, ''),
   );
 
-const b64 = (text: string) => Buffer.from(text).toString('base64');
 const creation = (doc: string, base = stack.host.url) =>
   `${base}/api/dbs/${DB}/colls/${COLL}/docs/${doc}/attachments/uploads`;
-const tusHeaders = (extra: Record<string, string> = {}) => ({
-  'x-functions-key': FUNCTION_KEY,
-  'tus-resumable': '1.0.0',
-  ...extra,
-});
 
 describe('resumable uploads in blob mode', () => {
   it('commits the staged blocks as the attachment’s blob, with no copy, through a flaky link', async () => {

@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import type { FunctionsHost } from '../src/functions-host/host.js';
 import { startCuttingProxy } from './helpers/cutting-proxy.js';
 import { COLL, DB, DOC, FUNCTION_KEY, json, sha256, startStack, type Stack } from './helpers/stack.js';
-import { TUS_HEADERS, tusPut } from './helpers/tus-calls.js';
+import { tusPut, b64, tusHeaders, tusPatch as patch } from './helpers/tus-calls.js';
 
 const MiB = 1024 * 1024;
 const UPLOADS = `uploads-${randomBytes(4).toString('hex')}`;
@@ -36,8 +36,6 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
-const b64 = (text: string) => Buffer.from(text).toString('base64');
-const tusHeaders = (extra: Record<string, string> = {}) => ({ ...TUS_HEADERS, ...extra });
 const creation = (doc: string, base = stack.host.url) =>
   `${base}/api/dbs/${DB}/colls/${COLL}/docs/${encodeURIComponent(doc)}/attachments/uploads`;
 
@@ -59,18 +57,6 @@ async function create(
   });
   expect(response.status, await response.clone().text()).toBe(201);
   return new URL(response.headers.get('location')!, stack.host.url).href;
-}
-
-function patch(url: string, offset: number, body: Uint8Array, extra: Record<string, string> = {}) {
-  return fetch(url, {
-    method: 'PATCH',
-    headers: tusHeaders({
-      'content-type': 'application/offset+octet-stream',
-      'upload-offset': String(offset),
-      ...extra,
-    }),
-    body,
-  });
 }
 
 async function offsetOf(url: string, key = FUNCTION_KEY): Promise<number | undefined> {
