@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { EventEmitter, once } from 'node:events';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { CosmosClient } from '../../src/cosmos/client.js';
 import { mediaResourceLink } from '../../src/cosmos/ids.js';
 import { signedHeaders } from '../../src/cosmos/signer.js';
@@ -284,6 +284,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** Reads an attachment's media back through the bridge: a byte range (206), then the whole (200). */
+export async function expectMediaServed(stack: Stack, doc: string, id: string, bytes: Buffer): Promise<void> {
+  const mediaUrl = `${stack.route(doc)}/${id}/media`;
+  const part = await fetch(mediaUrl, { headers: { ...stack.headers(doc), range: 'bytes=100-1099' } });
+  expect(part.status).toBe(206);
+  expect(part.headers.get('content-range')).toBe(`bytes 100-1099/${bytes.length}`);
+  expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(100, 1100))).toBe(true);
+  const whole = await fetch(mediaUrl, { headers: stack.headers(doc) });
+  expect(whole.status).toBe(200);
+  expect(sha256(Buffer.from(await whole.arrayBuffer()))).toBe(sha256(bytes));
 }
 
 export async function json(response: Response): Promise<Record<string, unknown>> {
