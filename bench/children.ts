@@ -15,6 +15,7 @@ export const ENTRY = {
   proxy: fileURLToPath(new URL('./tcp-proxy.js', import.meta.url)),
   floor: fileURLToPath(new URL('./floor.js', import.meta.url)),
   smallFloor: fileURLToPath(new URL('./small-floor.js', import.meta.url)),
+  uploadFloor: fileURLToPath(new URL('./upload-floor.js', import.meta.url)),
   client: fileURLToPath(new URL('./client.js', import.meta.url)),
 };
 

@@ -24,6 +24,7 @@ import {
   startFunctions,
   startProxy,
   startSmallFloor,
+  startUploadFloor,
   startSink,
   startStorage,
   type Build,
@@ -129,9 +130,15 @@ async function runScenarios(
       }
       if (scenario === 'throughput') {
         const proxy = await startProxy(sink);
+        const uploadFloor = await startUploadFloor(sink, plan.nodeArgs.adapter);
         try {
-          results.scenarios.throughput = await measureThroughput(plan, { sink, proxy, bridges }, log);
+          results.scenarios.throughput = await measureThroughput(
+            plan,
+            { sink, proxy, uploadFloor, bridges },
+            log,
+          );
         } finally {
+          await uploadFloor.stop();
           await proxy.stop();
         }
       } else if (scenario === 'small') {

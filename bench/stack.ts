@@ -197,6 +197,18 @@ export function startSmallFloor(sink: Server, nodeArgs: string[]): Promise<Serve
   });
 }
 
+/** The least a Node bridge does for a multipart upload (bench/upload-floor.ts), in front of the sink. */
+export function startUploadFloor(sink: Server, nodeArgs: string[]): Promise<Server> {
+  return startServer({
+    name: 'upload-floor',
+    entry: ENTRY.uploadFloor,
+    env: { PORT: '0', TARGET: sink.origin, FUNCTION_KEY },
+    ready: READY,
+    logFile: logFile('upload-floor'),
+    nodeArgs,
+  });
+}
+
 /** Connections the sink accepted so far, and requests it saw (unsigned stats endpoint). */
 export async function sinkStats(sink: Server): Promise<EmulatorStats> {
   const response = await request(`${sink.origin}/_emulator/stats`);

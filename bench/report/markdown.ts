@@ -83,7 +83,7 @@ function cpuCell(scenario: ScenarioResult, path: string, digits: number): string
 }
 
 function rssCell(scenario: ScenarioResult, path: string): string {
-  const labels = ['adapter', 'host', 'worker', 'proxy'].filter(
+  const labels = ['adapter', 'host', 'worker', 'proxy', 'upload-floor'].filter(
     (label) => metric(scenario, path, `rss:${label}`).length > 0,
   );
   if (labels.length === 0) return '–';
@@ -131,6 +131,7 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
     const paths = [
       'direct',
       'pass-through',
+      'upload floor',
       'adapter multipart',
       'adapter raw',
       'functions multipart',
@@ -179,6 +180,20 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
           2,
         )}.`,
     );
+    const uploadFloor = metric(throughput, 'upload floor', 'cpu:bridge');
+    if (uploadFloor.length > 0) {
+      const ofUploadFloor = (path: string, member = 'bridge') =>
+        pairedRatio(metric(throughput, path, `cpu:${member}`), uploadFloor).toFixed(2);
+      out.push(
+        '',
+        `**Upload floor** (row \`upload floor\`; bench/upload-floor.ts): the least a bridge built on node:http ` +
+          `and undici does per byte: each chunk of the form searched once for the closing delimiter and hashed, ` +
+          `and sent on through an undici pool with backpressure, the same runtime settings as the bridge, no ` +
+          `busboy, limits or web streams. ${spread(uploadFloor, 2)} CPU s/GiB, ` +
+          `${pairedRatio(uploadFloor, floor).toFixed(2)}x the floor. Against it: the adapter's multipart ` +
+          `${ofUploadFloor('adapter multipart')}x, the Functions worker's ${ofUploadFloor('functions multipart', 'worker')}x.`,
+      );
+    }
   }
 
   const small = scenarios.small;

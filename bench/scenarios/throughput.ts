@@ -3,6 +3,7 @@ import { ENTRY, runClient, type Server } from '../children.js';
 import type { JobResult, UploadJob } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
+import { FUNCTION_KEY } from '../stack.js';
 import {
   bridgePaths,
   bridgeTarget,
@@ -28,16 +29,21 @@ const WARM_UP_BYTES = 32 * MiB;
  */
 export async function measureThroughput(
   plan: Plan,
-  servers: { sink: Server; proxy: Server; bridges: Bridges[] },
+  servers: { sink: Server; proxy: Server; uploadFloor: Server; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, proxy, bridges } = servers;
+  const { sink, proxy, uploadFloor, bridges } = servers;
   const paths: Path[] = [
     directPath(sink),
     {
       name: 'pass-through',
       target: { kind: 'sink', origin: proxy.origin },
       members: [{ label: 'proxy', pid: proxy.pid }],
+    },
+    {
+      name: 'upload floor',
+      target: { kind: 'bridge', origin: uploadFloor.origin, functionKey: FUNCTION_KEY, form: 'multipart' },
+      members: [{ label: 'upload-floor', pid: uploadFloor.pid }],
     },
     // Other builds (before-and-after figures) as multipart only.
     ...bridgePaths(bridges, ({ build, kind, group }) =>
