@@ -1,10 +1,11 @@
 // The least a Node bridge does for a multipart upload of one file: node:http takes the request, the
 // key is checked, each body chunk is searched once for the closing delimiter (`Buffer#indexOf`) and
 // hashed, and the file's bytes go to the sink as raw media through an undici pool, a chunk at a time
-// with backpressure; the answer names the size and SHA-256. No busboy, limits, rate watch, replay,
-// ownership mark or web-standard Request and Response (the same runtime settings, src/runtime.ts): the per-byte floor of a bridge built on
-// node:http and undici, measured beside the bridges (issue 12's prototype "hashes and scans with
-// indexOf in one pass, with fewer stream hops"). One well-formed file part only; anything else is 400.
+// with backpressure; the answer names the size and SHA-256. The same runtime settings as the bridge
+// (src/runtime.ts); no busboy, limits, rate watch, replay, ownership mark or web-standard Request and
+// Response: the per-byte floor of a bridge built on node:http and undici, measured beside the bridges
+// (issue 12's prototype "hashes and scans with indexOf in one pass, with fewer stream hops"). One
+// well-formed file part only. The benchmark's client checks the size and SHA-256 of every answer.
 // Usage: TARGET=http://127.0.0.1:<port> PORT=<port|0> FUNCTION_KEY=... node upload-floor.js
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -13,7 +14,6 @@ import { Pool } from 'undici';
 import { tuneRuntime } from '../src/runtime.js';
 import { ATTACHMENTS_PATH, signedCreateHeaders } from './signing.js';
 
-// The same runtime settings as the bridge (the heap growing factor: see src/runtime.ts).
 await tuneRuntime(process.env);
 const pool = new Pool(process.env.TARGET ?? '', { connections: 64 });
 const functionKey = process.env.FUNCTION_KEY ?? '';
