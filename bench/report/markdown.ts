@@ -303,9 +303,39 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
 }
 
 /** Each build's figures side by side: what each change bought, measured in one run. */
+/**
+ * This checkout against each other build, run by run (both were measured in the same run, in turns):
+ * the median of this checkout's figure over the other's, and in how many runs it was lower. A change
+ * of a few percent is lost in the min–max ranges of a shared machine; pairing by run is what shows it.
+ */
+function pairedAgainstBuilds(
+  scenario: ScenarioResult,
+  compared: string[],
+  figures: { label: string; path: string; key: string }[],
+): string {
+  return compared
+    .map((build) => {
+      const cells = figures.map(({ label, path, key }) => {
+        const mine = metric(scenario, path, key);
+        const theirs = metric(scenario, `${build}: ${path}`, key);
+        const runs = Math.min(mine.length, theirs.length);
+        if (runs === 0) return undefined;
+        const lower = Array.from({ length: runs }, (_, i) => mine[i]! < theirs[i]!).filter(Boolean).length;
+        return `${label} ${pairedRatio(mine, theirs).toFixed(2)} (lower in ${lower} of ${runs} runs)`;
+      });
+      const shown = cells.filter((cell) => cell !== undefined);
+      return shown.length === 0
+        ? ''
+        : `This checkout ÷ \`${build}\`, run by run (median): ${shown.join(', ')}.`;
+    })
+    .filter((line) => line !== '')
+    .join(' ');
+}
+
 export function compareMarkdown(results: Results): string {
   const { throughput, small, concurrency } = results.scenarios;
-  const builds = [...results.compare.map(({ name }) => name), ''];
+  const compared = results.compare.map(({ name }) => name);
+  const builds = [...compared, ''];
   const named = (build: string) => (build ? `\`${build}\`` : 'this checkout');
   const row = (build: string, path: string) => (build ? `${build}: ${path}` : path);
   const out: string[] = [...header(results)];
@@ -346,6 +376,12 @@ export function compareMarkdown(results: Results): string {
           ];
         }),
       ),
+      '',
+      pairedAgainstBuilds(throughput, compared, [
+        { label: 'adapter CPU', path: 'adapter multipart', key: 'cpu:bridge' },
+        { label: 'Functions CPU', path: 'functions multipart', key: 'cpu:bridge' },
+        { label: 'worker CPU', path: 'functions multipart', key: 'cpu:worker' },
+      ]),
     );
   }
   if (small) {
@@ -373,6 +409,13 @@ export function compareMarkdown(results: Results): string {
           cpuCell(small, row(build, 'file x1 functions'), 2),
         ]),
       ),
+      '',
+      pairedAgainstBuilds(small, compared, [
+        { label: 'JSON, adapter CPU', path: 'json x1 adapter', key: 'cpu:bridge' },
+        { label: 'JSON, Functions CPU', path: 'json x1 functions', key: 'cpu:bridge' },
+        { label: 'file, adapter CPU', path: 'file x1 adapter', key: 'cpu:bridge' },
+        { label: 'file, Functions CPU', path: 'file x1 functions', key: 'cpu:bridge' },
+      ]),
     );
   }
   if (concurrency) {
