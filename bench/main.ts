@@ -23,8 +23,7 @@ import {
   startAdapter,
   startFunctions,
   startProxy,
-  startSmallFloor,
-  startUploadFloor,
+  startFloor,
   startSink,
   startStorage,
   type Build,
@@ -130,7 +129,7 @@ async function runScenarios(
       }
       if (scenario === 'throughput') {
         const proxy = await startProxy(sink);
-        const uploadFloor = await startUploadFloor(sink, plan.nodeArgs.adapter);
+        const uploadFloor = await startFloor('upload', sink, plan.nodeArgs.adapter);
         try {
           results.scenarios.throughput = await measureThroughput(
             plan,
@@ -142,7 +141,7 @@ async function runScenarios(
           await proxy.stop();
         }
       } else if (scenario === 'small') {
-        const floor = await startSmallFloor(sink, plan.nodeArgs.adapter);
+        const floor = await startFloor('small', sink, plan.nodeArgs.adapter);
         try {
           results.scenarios.small = await measureSmall(plan, { sink, floor, bridges }, log);
         } finally {

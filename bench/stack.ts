@@ -185,26 +185,18 @@ export function startProxy(sink: Server): Promise<Server> {
   });
 }
 
-/** The least a Node bridge does for a JSON create (bench/small-floor.ts), in front of the sink. */
-export function startSmallFloor(sink: Server, nodeArgs: string[]): Promise<Server> {
+/**
+ * The least a Node bridge does, in front of the sink: for a JSON create (`small`, bench/small-floor.ts)
+ * or for a multipart upload (`upload`, bench/upload-floor.ts).
+ */
+export function startFloor(kind: 'small' | 'upload', sink: Server, nodeArgs: string[]): Promise<Server> {
+  const name = `${kind}-floor`;
   return startServer({
-    name: 'small-floor',
-    entry: ENTRY.smallFloor,
+    name,
+    entry: kind === 'small' ? ENTRY.smallFloor : ENTRY.uploadFloor,
     env: { PORT: '0', TARGET: sink.origin, FUNCTION_KEY },
     ready: READY,
-    logFile: logFile('small-floor'),
-    nodeArgs,
-  });
-}
-
-/** The least a Node bridge does for a multipart upload (bench/upload-floor.ts), in front of the sink. */
-export function startUploadFloor(sink: Server, nodeArgs: string[]): Promise<Server> {
-  return startServer({
-    name: 'upload-floor',
-    entry: ENTRY.uploadFloor,
-    env: { PORT: '0', TARGET: sink.origin, FUNCTION_KEY },
-    ready: READY,
-    logFile: logFile('upload-floor'),
+    logFile: logFile(name),
     nodeArgs,
   });
 }
