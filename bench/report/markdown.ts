@@ -302,7 +302,6 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
   return out.join('\n');
 }
 
-/** Each build's figures side by side: what each change bought, measured in one run. */
 /**
  * This checkout against each other build, run by run (both were measured in the same run, in turns):
  * the median of this checkout's figure over the other's, and in how many runs it was lower. A change
@@ -332,6 +331,7 @@ function pairedAgainstBuilds(
     .join(' ');
 }
 
+/** Each build's figures side by side: what each change bought, measured in one run. */
 export function compareMarkdown(results: Results): string {
   const { throughput, small, concurrency } = results.scenarios;
   const compared = results.compare.map(({ name }) => name);
