@@ -25,6 +25,7 @@ beforeAll(async () => {
       'o-retry',
       'o-retry2',
       'o-steal',
+      'o-take',
     ],
   });
 });
@@ -155,6 +156,28 @@ describe('a retry that finds what its earlier attempt stored', () => {
     const stored = await stack.listAttachments('o-steal');
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({ id: 'photo.png', _rid: answered._rid });
+  });
+
+  it('undoes its take-over when that was stored unanswered and the retry then failed (soak finding)', async () => {
+    // The first attempt is stored, but its answer never comes back: the phone sends the form again.
+    stack.emulator.faults.add({
+      method: 'POST',
+      path: '/docs/o-take/attachments',
+      dropAfterCommit: true,
+      times: 1,
+    });
+    expect((await form('o-take', [['took.png', 'bytes taken over']])).status).toBe(502);
+    // The retry finds those bytes and takes the attachment over (marks it as its own); that write is
+    // stored too, and its answer lost: the retry fails, and nobody was ever answered 201.
+    stack.emulator.faults.add({
+      method: 'PUT',
+      path: '/docs/o-take/attachments',
+      dropAfterCommit: true,
+      times: 1,
+    });
+    expect((await form('o-take', [['took.png', 'bytes taken over']])).status).toBe(502);
+    expect(await stack.cleanupDrained()).toBe(0);
+    expect(await stack.listAttachments('o-take')).toEqual([]);
   });
 
   it('still gets 409 for other content under that id', async () => {

@@ -56,7 +56,15 @@ interface Created {
    * An attachment an earlier attempt of this upload stored (the same content under the taken id), to
    * be taken over when the request succeeds (`commit`); until then it is left exactly as it was.
    */
-  sameAs?: { found: FoundAttachment; takeOver: () => Promise<TakenOver | undefined> };
+  sameAs?: {
+    found: FoundAttachment;
+    takeOver: () => Promise<TakenOver | undefined>;
+    /**
+     * The take-over was sent but not confirmed (its answer lost, or a refusal after a retry of it): the
+     * attachment may now carry this request's mark, and nobody else would ever remove it.
+     */
+    tried?: boolean;
+  };
   /** Once taken over: its user properties as found, which a rollback puts back. */
   previous?: Record<string, unknown>;
 }
@@ -372,11 +380,15 @@ export class AttachmentWriter {
     let pending = 0;
     for (const { record, etag, sameAs, previous } of this.#created.splice(0).reverse()) {
       const budget = Math.max(0, deadline - Date.now());
-      // Not taken over yet: the attachment is as it was; only this attempt's own bytes (a blob) go.
+      // Not taken over: the attachment is as it was; only this attempt's own bytes (a blob) go. A
+      // take-over that was sent but not confirmed is settled like a create of unknown outcome: undone
+      // if the attachment carries this request's mark, left to its maker otherwise.
       const task: CleanupTask | undefined = sameAs
-        ? record.media === 'blob'
-          ? { kind: 'remove-media', record }
-          : undefined
+        ? sameAs.tried
+          ? { kind: 'settle', record, look: 0 }
+          : record.media === 'blob'
+            ? { kind: 'remove-media', record }
+            : undefined
         : previous
           ? { kind: 'restore', record, etag, previous }
           : { kind: 'undo', record, etag };
@@ -396,6 +408,7 @@ export class AttachmentWriter {
     for (const entry of this.#created) {
       if (!entry.sameAs) continue;
       const { found, takeOver } = entry.sameAs;
+      entry.sameAs.tried = true;
       const taken = await takeOver();
       if (!taken) {
         throw new BridgeError(
