@@ -382,7 +382,8 @@ export class AttachmentWriter {
       const budget = Math.max(0, deadline - Date.now());
       // Not taken over: the attachment is as it was; only this attempt's own bytes (a blob) go. A
       // take-over that was sent but not confirmed is settled like a create of unknown outcome: undone
-      // if the attachment carries this request's mark, left to its maker otherwise.
+      // if the attachment carries this request's mark, kept if another request's, and if unmarked
+      // judged as any unmarked attachment is (never one anybody was answered 201 for).
       const task: CleanupTask | undefined = sameAs
         ? sameAs.tried
           ? { kind: 'settle', record, look: 0 }
