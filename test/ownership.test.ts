@@ -64,6 +64,14 @@ function webhook(doc: string, id: string, messageId: string) {
   });
 }
 
+/**
+ * Store the next `method` (a create, or a replace such as a take-over) to `doc`'s attachments, but drop
+ * its answer: the bridge cannot know the outcome.
+ */
+function dropNextAnswer(doc: string, method: 'POST' | 'PUT' = 'POST') {
+  stack.emulator.faults.add({ method, path: `/docs/${doc}/attachments`, dropAfterCommit: true, times: 1 });
+}
+
 /** Cut the next create to `doc` off after its first byte: Cosmos DB stores nothing, the bridge cannot know. */
 function cutNextCreate(doc: string) {
   stack.emulator.faults.add({
@@ -120,12 +128,7 @@ describe('a confirmed upload is never deleted by the clean-up of an earlier atte
 describe('a retry that finds what its earlier attempt stored', () => {
   it('gets 201 for that very attachment, which the earlier attempt’s clean-up then keeps', async () => {
     // Stored, but the answer never came back: the phone sends the same form again.
-    stack.emulator.faults.add({
-      method: 'POST',
-      path: '/docs/o-retry/attachments',
-      dropAfterCommit: true,
-      times: 1,
-    });
+    dropNextAnswer('o-retry');
     const first = await form('o-retry', [['again.png', 'same bytes, sent twice']]);
     expect(first.status).toBe(502);
     const again = await form('o-retry', [['again.png', 'same bytes, sent twice']]);
@@ -160,33 +163,18 @@ describe('a retry that finds what its earlier attempt stored', () => {
 
   it('undoes its take-over when that was stored unanswered and the retry then failed (soak finding)', async () => {
     // The first attempt is stored, but its answer never comes back: the phone sends the form again.
-    stack.emulator.faults.add({
-      method: 'POST',
-      path: '/docs/o-take/attachments',
-      dropAfterCommit: true,
-      times: 1,
-    });
+    dropNextAnswer('o-take');
     expect((await form('o-take', [['took.png', 'bytes taken over']])).status).toBe(502);
     // The retry finds those bytes and takes the attachment over (marks it as its own); that write is
     // stored too, and its answer lost: the retry fails, and nobody was ever answered 201.
-    stack.emulator.faults.add({
-      method: 'PUT',
-      path: '/docs/o-take/attachments',
-      dropAfterCommit: true,
-      times: 1,
-    });
+    dropNextAnswer('o-take', 'PUT');
     expect((await form('o-take', [['took.png', 'bytes taken over']])).status).toBe(502);
     expect(await stack.cleanupDrained()).toBe(0);
     expect(await stack.listAttachments('o-take')).toEqual([]);
   });
 
   it('still gets 409 for other content under that id', async () => {
-    stack.emulator.faults.add({
-      method: 'POST',
-      path: '/docs/o-retry2/attachments',
-      dropAfterCommit: true,
-      times: 1,
-    });
+    dropNextAnswer('o-retry2');
     expect((await form('o-retry2', [['clash.png', 'the first bytes']])).status).toBe(502);
     expect((await form('o-retry2', [['clash.png', 'other bytes']])).status).toBe(409);
   });
