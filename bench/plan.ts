@@ -46,8 +46,8 @@ const USAGE = `npm run bench [-- options]
   --host-node-args "FLAGS"     node flags of the local Functions host process (same default)
   --env NAME=value      a setting for both bridges (repeatable), e.g. --env REPLAY_BUFFER_BYTES=0
   --compare a=DIR,b=DIR other builds (checkouts with node_modules and dist/) measured beside this one,
-                        interleaved, in throughput, small and concurrency; their figures go to a section
-                        of their own
+                        interleaved in throughput and small, and profiled in profile; their figures go
+                        to a section of their own
   --no-publish          leave BENCHMARKS.md untouched
 Any *-node-args or --env option implies --no-publish.`;
 

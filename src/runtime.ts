@@ -9,7 +9,7 @@ import { mediaStoreName, type Env } from './settings.js';
  * heap, and V8 counts such memory allocated since the last full collection against the old
  * generation's limit. The worker's heap is small (about 11 MB live), so with V8's own factor that
  * headroom went every 30 MiB of upload: a full, concurrent mark-compact 30 to 50 times per GiB, a
- * quarter to a third of the worker's CPU per byte (BENCHMARKS.md). With five times the live heap of
+ * quarter to a third of the worker's CPU per byte (docs/performance.md, section 3). With five times the live heap of
  * headroom the young-generation collections free those buffers first and full collections stop,
  * while peak RSS stays where it was (the buffers die young; little else is promoted).
  */
@@ -21,7 +21,7 @@ export const HEAP_GROWING_PERCENT = 400;
  * undici parses HTTP with a WebAssembly build of llhttp; V8's optimising compiler needs 35-40 MiB
  * while it compiles that module on the first upstream call, a peak the bridge otherwise never comes
  * near. Kept on V8's baseline compiler (Liftoff), the module costs a few MiB, and parsing Cosmos DB's
- * small answers does not notice (see BENCHMARKS.md). The flag only affects WebAssembly compiled after
+ * small answers does not notice (docs/cosmos-rest.md). The flag only affects WebAssembly compiled after
  * it is set, hence before the first request.
  *
  * The heap growing factor (above) is set here rather than in NODE_OPTIONS, which does not accept it;
