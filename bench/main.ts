@@ -24,6 +24,7 @@ import {
   startFunctions,
   startProxy,
   startFloor,
+  startFunctionsFloor,
   startSink,
   startStorage,
   type Build,
@@ -142,9 +143,11 @@ async function runScenarios(
         }
       } else if (scenario === 'small') {
         const floor = await startFloor('small', sink, plan.nodeArgs.adapter);
+        const functionsFloor = await startFunctionsFloor(sink, storage, plan.nodeArgs);
         try {
-          results.scenarios.small = await measureSmall(plan, { sink, floor, bridges }, log);
+          results.scenarios.small = await measureSmall(plan, { sink, floor, functionsFloor, bridges }, log);
         } finally {
+          await functionsFloor.stop();
           await floor.stop();
         }
       } else if (scenario === 'concurrency') {

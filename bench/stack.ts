@@ -149,6 +149,7 @@ export async function startFunctions(
   extraWorkerArgs: string[] = [],
   label = 'functions',
   build?: Build,
+  appDir?: string,
 ): Promise<Group> {
   const server = await startServer({
     name: label,
@@ -157,6 +158,7 @@ export async function startFunctions(
       ...bridgeEnv(sink, storage),
       BENCH_WORKER_NODE_ARGS: nodeArgs.worker.join(' '),
       BENCH_WORKER_EXTRA_ARGS: extraWorkerArgs.join(' '),
+      ...(appDir ? { BENCH_APP_DIR: appDir } : {}),
     },
     ready: READY,
     logFile: logFile(label),
@@ -173,6 +175,20 @@ export async function startFunctions(
     ],
     stop: () => server.stop(),
   };
+}
+
+const FUNCTIONS_FLOOR_APP = fileURLToPath(new URL('../../bench/functions-floor/', import.meta.url));
+
+/**
+ * The least a Functions app does for a JSON create (bench/functions-floor.ts), run by the local
+ * Functions host as the bridge is: its small-request floor on the path Azure runs.
+ */
+export function startFunctionsFloor(
+  sink: Server,
+  storage: string,
+  nodeArgs: { host: string[]; worker: string[] },
+): Promise<Group> {
+  return startFunctions(sink, storage, nodeArgs, [], 'functions-floor', undefined, FUNCTIONS_FLOOR_APP);
 }
 
 export function startProxy(sink: Server): Promise<Server> {

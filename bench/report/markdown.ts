@@ -206,7 +206,7 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
       `JSON metadata creates (one attachment each; x1: one client, one request after another; x16: sixteen ` +
         `clients at once), and files of ${Number(small.notes.fileBytes)} bytes one after another (multipart to ` +
         `the bridges, which then write the ownership mark: two Cosmos DB requests; raw media direct). CPU in ms per request. ` +
-        `*floor*: the least a Node bridge does for a JSON create (bench/small-floor.ts: node:http, key check, parse, mark, sign, undici, answer).`,
+        `*floor*: the least a Node bridge does for a JSON create (bench/small-floor.ts: node:http, key check, parse, mark, sign, undici, answer); *functions floor*: the same as a Functions app in the local Functions host (bench/functions-floor.ts: the host checks the key, the worker runs the handler through @azure/functions), the least the path Azure runs costs for it.`,
       '',
       loadLine(small),
       '',

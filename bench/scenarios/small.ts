@@ -2,7 +2,7 @@ import { runClient, type Server } from '../children.js';
 import type { Job, JobResult } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import { FUNCTION_KEY } from '../stack.js';
+import { FUNCTION_KEY, type Group } from '../stack.js';
 import { percentile } from '../stats.js';
 import {
   bridgePaths,
@@ -23,22 +23,22 @@ const WARM_UP_REQUESTS = 300;
 interface SmallPath extends Path {
   /** Another build's path (before-and-after figures): one client's requests only. */
   baseline: boolean;
-  /** The small-request floor (bench/small-floor.ts): JSON creates only. */
+  /** A small-request floor (bench/small-floor.ts, bench/functions-floor.ts): JSON creates only. */
   jsonOnly: boolean;
 }
 
 /**
- * Per-request cost, bridge beside direct and beside the floor (the least a Node bridge does for a JSON
- * create): JSON metadata creates one after another (latency and CPU per request) and from many clients
+ * Per-request cost, bridge beside direct and beside the floors (the least a Node bridge does for a
+ * JSON create, on node:http and as a Functions app in the local Functions host): JSON metadata creates one after another (latency and CPU per request) and from many clients
  * at once (p99 under load), and small files one after another (CPU per request, the ownership mark's
  * replace included).
  */
 export async function measureSmall(
   plan: Plan,
-  servers: { sink: Server; floor: Server; bridges: Bridges[] },
+  servers: { sink: Server; floor: Server; functionsFloor: Group; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, floor, bridges } = servers;
+  const { sink, floor, functionsFloor, bridges } = servers;
   const paths: SmallPath[] = [
     // Files go to the same origin as JSON creates: multipart to a bridge, raw media to the sink.
     { ...directPath(sink), baseline: false, jsonOnly: false },
@@ -48,6 +48,13 @@ export async function measureSmall(
       jsonOnly: true,
       target: { kind: 'bridge', origin: floor.origin, functionKey: FUNCTION_KEY, form: 'raw' },
       members: [{ label: 'floor', pid: floor.pid }],
+    },
+    {
+      name: 'functions floor',
+      baseline: false,
+      jsonOnly: true,
+      target: bridgeTarget(functionsFloor, 'raw'),
+      members: functionsFloor.members,
     },
     ...bridgePaths(bridges, ({ build, kind, group }) => [
       {
