@@ -1,19 +1,60 @@
-// The least a Functions app does for a JSON metadata create, on the path Azure runs: the app folder
+// The least a Functions app does for a create, on the path Azure runs: the app folder
 // bench/functions-floor/ run by the local Functions host, whose worker runs this file through
-// @azure/functions' streaming path. The host checks the function key (as Azure's host does); the
-// handler reads and parses the body, adds the upload's mark, signs the Cosmos DB request, sends it
-// through an undici pool and returns the answer. No routing of its own, policies, limits or clean-up,
-// no web Response (a plain result object): the floor per request that the bridge's Functions path is
-// compared with (bench/small-floor.ts is the same on plain node:http).
-import { app } from '@azure/functions';
+// @azure/functions' streaming path. The host checks the function key (as Azure's host does). A JSON
+// metadata create is read and parsed, given the upload's mark, signed and sent through an undici pool,
+// and its answer returned (bench/small-floor.ts is the same on plain node:http); a multipart upload of
+// one file is read from the Node stream behind the request's body (as the bridge reads it), searched
+// once for its closing delimiter and hashed as it streams, its bytes sent as raw media with
+// backpressure, and its size and SHA-256 returned (bench/one-file-upload.ts; bench/upload-floor.ts is
+// the same on plain node:http). No routing of its own, policies, limits, replay or clean-up, and a
+// plain result object for the answer rather than a web Response: the floors the bridge's Functions
+// path is compared with.
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Pool } from 'undici';
+import { NODE_BODY } from '../src/http/node-body.js';
 import { randomString } from '../src/random.js';
 import { tuneRuntime } from '../src/runtime.js';
+import { uploadOneFile } from './one-file-upload.js';
 import { ATTACHMENTS_PATH, signedCreateHeaders } from './signing.js';
 
 // With the runtime settings the bridge's worker has (src/runtime.ts), as the upload floor has them.
 await tuneRuntime({});
 const pool = new Pool(process.env.COSMOS_ENDPOINT ?? '', { connections: 64 });
+
+const json = (status: number, body: unknown): HttpResponseInit => ({
+  status,
+  headers: { 'content-type': 'application/json' },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
+
+async function createFromJson(request: HttpRequest): Promise<HttpResponseInit> {
+  const metadata = (await request.json()) as Record<string, unknown>;
+  const body = JSON.stringify({ ...metadata, bridgeUploadId: randomString(16, 'base64url') });
+  const answer = await pool.request({
+    method: 'POST',
+    path: ATTACHMENTS_PATH,
+    headers: { ...signedCreateHeaders(), 'content-type': 'application/json', accept: 'application/json' },
+    body,
+  });
+  return json(answer.statusCode, await answer.body.text());
+}
+
+/**
+ * The form's bytes as the bridge reads them: the Node stream behind `request.body`, which this
+ * project's patch of the library names (src/http/node-body.ts), the web stream locked so nothing else
+ * reads it; without the patch, the web stream made back into a Node stream.
+ */
+function nodeBody(request: HttpRequest): Readable {
+  const body = request.body as (ReadableStream<Uint8Array> & { [NODE_BODY]?: Readable }) | null;
+  const source = body?.[NODE_BODY];
+  if (body && source) {
+    body.getReader();
+    return source;
+  }
+  return body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : Readable.from([]);
+}
 
 app.setup({ enableHttpStream: true });
 app.http('floor', {
@@ -21,23 +62,13 @@ app.http('floor', {
   methods: ['POST'],
   authLevel: 'function',
   handler: async (request) => {
-    const metadata = (await request.json()) as Record<string, unknown>;
-    const body = JSON.stringify({ ...metadata, bridgeUploadId: randomString(16, 'base64url') });
+    const boundary = /boundary=([^;]+)/.exec(request.headers.get('content-type') ?? '')?.[1];
     try {
-      const answer = await pool.request({
-        method: 'POST',
-        path: ATTACHMENTS_PATH,
-        headers: { ...signedCreateHeaders(), 'content-type': 'application/json', accept: 'application/json' },
-        body,
-      });
-      const text = await answer.body.text();
-      return { status: answer.statusCode, headers: { 'content-type': 'application/json' }, body: text };
-    } catch {
-      return {
-        status: 502,
-        headers: { 'content-type': 'application/json' },
-        body: '{"code":"UpstreamUnreachable"}',
-      };
+      if (!boundary) return await createFromJson(request);
+      const { status, body } = await uploadOneFile(nodeBody(request), boundary, pool);
+      return json(status, body);
+    } catch (err) {
+      return json(502, { code: 'UpstreamUnreachable', message: String(err) });
     }
   },
 });

@@ -131,13 +131,15 @@ async function runScenarios(
       if (scenario === 'throughput') {
         const proxy = await startProxy(sink);
         const uploadFloor = await startFloor('upload', sink, plan.nodeArgs.adapter);
+        const functionsFloor = await startFunctionsFloor(sink, storage, plan.nodeArgs);
         try {
           results.scenarios.throughput = await measureThroughput(
             plan,
-            { sink, proxy, uploadFloor, bridges },
+            { sink, proxy, uploadFloor, functionsFloor, bridges },
             log,
           );
         } finally {
+          await functionsFloor.stop();
           await uploadFloor.stop();
           await proxy.stop();
         }

@@ -132,6 +132,7 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
       'direct',
       'pass-through',
       'upload floor',
+      'functions upload floor',
       'adapter multipart',
       'adapter raw',
       'functions multipart',
@@ -192,6 +193,22 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
           `busboy, limits or web streams. ${spread(uploadFloor, 2)} CPU s/GiB, ` +
           `${pairedRatio(uploadFloor, floor).toFixed(2)}x the floor. Against it: the adapter's multipart ` +
           `${ofUploadFloor('adapter multipart')}x, the Functions worker's ${ofUploadFloor('functions multipart', 'worker')}x.`,
+      );
+    }
+    const functionsFloor = metric(throughput, 'functions upload floor', 'cpu:bridge');
+    if (functionsFloor.length > 0) {
+      const ofFunctionsFloor = (member: string) =>
+        pairedRatio(
+          metric(throughput, 'functions multipart', `cpu:${member}`),
+          metric(throughput, 'functions upload floor', `cpu:${member}`),
+        ).toFixed(2);
+      out.push(
+        '',
+        `**Functions upload floor** (row \`functions upload floor\`; bench/functions-floor.ts): the upload ` +
+          `floor's work as a Functions app in the local Functions host, the least the path Azure runs costs per ` +
+          `byte: ${spread(functionsFloor, 2)} CPU s/GiB for host and worker, ` +
+          `${pairedRatio(functionsFloor, floor).toFixed(2)}x the floor. Against it: the bridge's Functions path ` +
+          `${ofFunctionsFloor('bridge')}x (the worker ${ofFunctionsFloor('worker')}x the floor app's worker).`,
       );
     }
   }

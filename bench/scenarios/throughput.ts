@@ -3,7 +3,7 @@ import { ENTRY, runClient, type Server } from '../children.js';
 import type { JobResult, UploadJob } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
-import { FUNCTION_KEY } from '../stack.js';
+import { FUNCTION_KEY, type Group } from '../stack.js';
 import {
   bridgePaths,
   bridgeTarget,
@@ -29,10 +29,10 @@ const WARM_UP_BYTES = 32 * MiB;
  */
 export async function measureThroughput(
   plan: Plan,
-  servers: { sink: Server; proxy: Server; uploadFloor: Server; bridges: Bridges[] },
+  servers: { sink: Server; proxy: Server; uploadFloor: Server; functionsFloor: Group; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, proxy, uploadFloor, bridges } = servers;
+  const { sink, proxy, uploadFloor, functionsFloor, bridges } = servers;
   const paths: Path[] = [
     directPath(sink),
     {
@@ -44,6 +44,11 @@ export async function measureThroughput(
       name: 'upload floor',
       target: { kind: 'bridge', origin: uploadFloor.origin, functionKey: FUNCTION_KEY, form: 'multipart' },
       members: [{ label: 'upload-floor', pid: uploadFloor.pid }],
+    },
+    {
+      name: 'functions upload floor',
+      target: bridgeTarget(functionsFloor, 'multipart'),
+      members: functionsFloor.members,
     },
     // Other builds (before-and-after figures) as multipart only.
     ...bridgePaths(bridges, ({ build, kind, group }) =>
