@@ -153,7 +153,16 @@ async function runScenarios(
           await floor.stop();
         }
       } else if (scenario === 'concurrency') {
-        results.scenarios.concurrency = await measureConcurrency(plan, { sink, bridges }, log);
+        const functionsFloor = await startFunctionsFloor(sink, storage, plan.nodeArgs);
+        try {
+          results.scenarios.concurrency = await measureConcurrency(
+            plan,
+            { sink, functionsFloor, bridges },
+            log,
+          );
+        } finally {
+          await functionsFloor.stop();
+        }
       } else {
         const { adapter, functions } = bridges[0]!;
         results.scenarios.tricklers = await measureTricklers(

@@ -262,21 +262,23 @@ export function resultsMarkdown(results: Results, checks: TargetCheck[]): string
       '',
       `### 3. ${clients} uploads of ${Number(bytes) / 1024 / 1024} MiB at once`,
       '',
-      `${clients} clients on their own connections, each uploading ${perWorker} files in a row (multipart to the bridges); latency is per upload.`,
+      `${clients} clients on their own connections, each uploading ${perWorker} files in a row (multipart to the bridges); latency is per upload. *functions floor*: the least Functions app (bench/functions-floor.ts) in the local Functions host.`,
       '',
       loadLine(concurrency),
       '',
       table(
         ['path', 'total MiB/s', 'p50 ms', 'p99 ms', 'p99 ÷ direct', 'CPU s/GiB, bridge', 'peak RSS, MiB'],
-        ['direct', 'adapter', 'functions'].map((path) => [
-          path,
-          spread(metric(concurrency, path, 'MiB/s'), 0),
-          spread(metric(concurrency, path, 'p50'), 0),
-          spread(metric(concurrency, path, 'p99'), 0),
-          pairedRatio(metric(concurrency, path, 'p99'), metric(concurrency, 'direct', 'p99')).toFixed(2),
-          cpuCell(concurrency, path, 2),
-          rssCell(concurrency, path),
-        ]),
+        ['direct', 'functions floor', 'adapter', 'functions']
+          .filter((path) => metric(concurrency, path, 'p99').length > 0)
+          .map((path) => [
+            path,
+            spread(metric(concurrency, path, 'MiB/s'), 0),
+            spread(metric(concurrency, path, 'p50'), 0),
+            spread(metric(concurrency, path, 'p99'), 0),
+            pairedRatio(metric(concurrency, path, 'p99'), metric(concurrency, 'direct', 'p99')).toFixed(2),
+            cpuCell(concurrency, path, 2),
+            rssCell(concurrency, path),
+          ]),
       ),
     );
   }

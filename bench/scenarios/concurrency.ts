@@ -2,6 +2,7 @@ import { runClient, type Server } from '../children.js';
 import type { ConcurrentUploadsJob, JobResult, Target } from '../jobs.js';
 import type { Plan } from '../plan.js';
 import { emptyScenario, record, type ScenarioResult } from '../results.js';
+import type { Group } from '../stack.js';
 import { percentile } from '../stats.js';
 import {
   bridgePaths,
@@ -18,15 +19,19 @@ import {
   type Log,
 } from './common.js';
 
-/** Many uploads at once, each bridge beside direct: total rate, latency of each upload, CPU and peak memory. */
+/**
+ * Many uploads at once, each bridge beside direct and the least Functions app: total rate, latency of
+ * each upload, CPU and peak memory.
+ */
 export async function measureConcurrency(
   plan: Plan,
-  servers: { sink: Server; bridges: Bridges[] },
+  servers: { sink: Server; functionsFloor: Group; bridges: Bridges[] },
   log: Log,
 ): Promise<ScenarioResult> {
-  const { sink, bridges } = servers;
+  const { sink, functionsFloor, bridges } = servers;
   const paths = [
     directPath(sink),
+    { name: 'functions floor', target: bridgeTarget(functionsFloor), members: functionsFloor.members },
     ...bridgePaths(bridges, ({ build, kind, group }) => [
       { name: rowName(build, kind), target: bridgeTarget(group), members: group.members },
     ]),
