@@ -20,7 +20,7 @@ import { uploadOneFile } from './one-file-upload.js';
 import { ATTACHMENTS_PATH, signedCreateHeaders } from './signing.js';
 
 // With the runtime settings the bridge's worker has (src/runtime.ts), as the upload floor has them.
-await tuneRuntime({});
+await tuneRuntime(process.env);
 const pool = new Pool(process.env.COSMOS_ENDPOINT ?? '', { connections: 64 });
 
 const json = (status: number, body: unknown): HttpResponseInit => ({

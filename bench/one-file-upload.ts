@@ -3,8 +3,8 @@
 // read up to its blank line for the file name, then each body chunk is searched once for the closing
 // delimiter (`Buffer#indexOf`), holding back a chunk's tail only when it could start the delimiter,
 // and hashed, and the file's bytes go to the sink as raw media through an undici pool with
-// backpressure. One well-formed file part only; the benchmark's client checks every answer's size
-// and SHA-256.
+// backpressure. One well-formed file part only; in single uploads the benchmark's client checks the
+// answer's size and SHA-256 (in concurrent ones, its status).
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Pool } from 'undici';
@@ -111,14 +111,18 @@ export function uploadOneFile(source: Readable, boundary: string, pool: Pool): P
       },
       end: () => file.push(null),
     });
-    source.on('data', scan.feed);
-    source.on('end', () => {
+    // A form that ends, or a caller that goes, before the closing delimiter: the upstream request is
+    // cut (its connection goes back to the pool) and the answer settled once.
+    const incomplete = () => {
       if (scan.done()) return;
       file.destroy(new Error('the form ended before its closing delimiter'));
       resolve({
         status: 400,
         body: { code: 'IncompleteForm', message: 'The form ended before its closing delimiter.' },
       });
-    });
+    };
+    source.on('data', scan.feed);
+    source.once('end', incomplete);
+    source.once('close', incomplete);
   });
 }

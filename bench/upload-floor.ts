@@ -5,8 +5,8 @@
 // (src/runtime.ts); no busboy, limits, rate watch, replay, ownership mark or web-standard Request and
 // Response: the per-byte floor of a bridge built on node:http and undici, measured beside the bridges
 // (issue 12's prototype "hashes and scans with indexOf in one pass, with fewer stream hops"). One
-// well-formed file part only (bench/one-file-upload.ts). The benchmark's client checks the size and
-// SHA-256 of every answer.
+// well-formed file part only (bench/one-file-upload.ts). In single uploads the benchmark's client
+// checks the answer's size and SHA-256.
 // Usage: TARGET=http://127.0.0.1:<port> PORT=<port|0> FUNCTION_KEY=... node upload-floor.js
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
