@@ -29,9 +29,9 @@ interface SmallPath extends Path {
 
 /**
  * Per-request cost, bridge beside direct and beside the floors (the least a Node bridge does for a
- * JSON create, on node:http and as a Functions app in the local Functions host): JSON metadata creates one after another (latency and CPU per request) and from many clients
- * at once (p99 under load), and small files one after another (CPU per request, the ownership mark's
- * replace included).
+ * JSON create, on node:http and as a Functions app in the local Functions host): JSON metadata
+ * creates one after another (latency and CPU per request) and from many clients at once (p99 under
+ * load), and small files one after another (CPU per request, the ownership mark's replace included).
  */
 export async function measureSmall(
   plan: Plan,
