@@ -3,17 +3,16 @@
 // @azure/functions' streaming path. The host checks the function key (as Azure's host does). A JSON
 // metadata create is read and parsed, given the upload's mark, signed and sent through an undici pool,
 // and its answer returned (bench/small-floor.ts is the same on plain node:http); a multipart upload of
-// one file is read from the Node stream behind the request's body (as the bridge reads it), searched
+// one file is read from the Node stream behind the request's body (as the bridge reads it, through
+// src/http/node-body.ts), searched
 // once for its closing delimiter and hashed as it streams, its bytes sent as raw media with
 // backpressure, and its size and SHA-256 returned (bench/one-file-upload.ts; bench/upload-floor.ts is
 // the same on plain node:http). No routing of its own, policies, limits, replay or clean-up, and a
 // plain result object for the answer rather than a web Response: the floors the bridge's Functions
 // path is compared with.
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Pool } from 'undici';
-import { NODE_BODY } from '../src/http/node-body.js';
+import { nodeBodyOf } from '../src/http/node-body.js';
 import { randomString } from '../src/random.js';
 import { tuneRuntime } from '../src/runtime.js';
 import { uploadOneFile } from './one-file-upload.js';
@@ -41,21 +40,6 @@ async function createFromJson(request: HttpRequest): Promise<HttpResponseInit> {
   return json(answer.statusCode, await answer.body.text());
 }
 
-/**
- * The form's bytes as the bridge reads them: the Node stream behind `request.body`, which this
- * project's patch of the library names (src/http/node-body.ts), the web stream locked so nothing else
- * reads it; without the patch, the web stream made back into a Node stream.
- */
-function nodeBody(request: HttpRequest): Readable {
-  const body = request.body as (ReadableStream<Uint8Array> & { [NODE_BODY]?: Readable }) | null;
-  const source = body?.[NODE_BODY];
-  if (body && source) {
-    body.getReader();
-    return source;
-  }
-  return body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : Readable.from([]);
-}
-
 app.setup({ enableHttpStream: true });
 app.http('floor', {
   route: 'dbs/{db}/colls/{coll}/docs/{doc}/attachments',
@@ -65,7 +49,7 @@ app.http('floor', {
     const boundary = /boundary=([^;]+)/.exec(request.headers.get('content-type') ?? '')?.[1];
     try {
       if (!boundary) return await createFromJson(request);
-      const { status, body } = await uploadOneFile(nodeBody(request), boundary, pool);
+      const { status, body } = await uploadOneFile(nodeBodyOf(request), boundary, pool);
       return json(status, body);
     } catch (err) {
       return json(502, { code: 'UpstreamUnreachable', message: String(err) });

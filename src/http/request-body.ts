@@ -1,6 +1,6 @@
-import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { BridgeError, isCallerError, type CallerError } from './errors.js';
-import { takeNodeBody } from './node-body.js';
+import { nodeBodyOf } from './node-body.js';
 
 /** How much and how fast a caller must send its body. */
 export interface BodyLimits {
@@ -37,7 +37,7 @@ export function callerBody(request: Request, limits: BodyLimits): CallerBody {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > limits.maxBytes) throw bodyTooLarge(limits);
   // The host's own Node stream when it names one (see node-body.ts), else the web stream adapted.
-  const source = takeNodeBody(request) ?? (request.body ? Readable.fromWeb(request.body) : Readable.from([]));
+  const source = nodeBodyOf(request);
   let failure: CallerError | undefined;
   const fail = (err: CallerError) => {
     failure ??= err;
