@@ -13,7 +13,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cpuSecondsOf, peakRssOf, resetPeakRss, runClient, stopAll } from '../dist/bench/children.js';
 import { bridgeTarget } from '../dist/bench/scenarios/common.js';
-import { startAdapter, startFunctions, startSink, startStorage } from '../dist/bench/stack.js';
+import { startBridgeWithFlags, startSink, startStorage } from '../dist/bench/stack.js';
 
 const LOGS = fileURLToPath(new URL('../.bench-tmp/logs/', import.meta.url));
 const configs = JSON.parse(process.env.CONFIGS ?? '["--max-semi-space-size=1",""]');
@@ -40,16 +40,13 @@ const groups = [];
 for (const [i, config] of configs.entries()) {
   const flags = config.split(' ').filter(Boolean);
   const label = which === 'worker' ? `gcw${i}` : `gca${i}`;
-  const group =
-    which === 'worker'
-      ? await startFunctions(
-          sink,
-          storage.connectionString,
-          { host: ['--max-semi-space-size=1'], worker: flags },
-          ['--trace-gc'],
-          label,
-        )
-      : await startAdapter(sink, storage.connectionString, [...flags, '--trace-gc'], label);
+  const group = await startBridgeWithFlags(
+    which,
+    sink,
+    storage.connectionString,
+    [...flags, '--trace-gc'],
+    label,
+  );
   const log = readdirSync(LOGS)
     .filter((name) => name.includes(label))
     .sort()

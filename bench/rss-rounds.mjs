@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { peakRssOf, resetPeakRss, runClient, stopAll } from '../dist/bench/children.js';
 import { bridgeTarget } from '../dist/bench/scenarios/common.js';
-import { startAdapter, startFunctions, startSink, startStorage } from '../dist/bench/stack.js';
+import { startBridgeWithFlags, startSink, startStorage } from '../dist/bench/stack.js';
 
 const rounds = Number(process.env.ROUNDS ?? 6);
 const mib = Number(process.env.MIB ?? 8);
@@ -25,16 +25,7 @@ const sink = await startSink();
 const storage = await startStorage();
 const start = async (label, flags) => {
   const args = ['--max-semi-space-size=1', '--import', probe, ...flags];
-  const group =
-    which === 'worker'
-      ? await startFunctions(
-          sink,
-          storage.connectionString,
-          { host: ['--max-semi-space-size=1'], worker: args },
-          [],
-          label,
-        )
-      : await startAdapter(sink, storage.connectionString, args, label);
+  const group = await startBridgeWithFlags(which, sink, storage.connectionString, args, label);
   return { label, group, pid: group.members.at(-1).pid };
 };
 const job = (group, id) => ({

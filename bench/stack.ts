@@ -13,6 +13,7 @@ import {
   azuriteQueueEntry,
 } from '../src/devhost/azurite.js';
 import { EMULATOR_KEY } from '../src/emulator/server.js';
+import { RECOMMENDED_NODE_OPTIONS } from '../src/runtime.js';
 import { ENTRY, startServer, type Server } from './children.js';
 
 export const FUNCTION_KEY = 'bench-function-key';
@@ -175,6 +176,23 @@ export async function startFunctions(
     ],
     stop: () => server.stop(),
   };
+}
+
+/**
+ * One bridge process to measure with node flags of its own (bench/gc-flags.mjs, bench/rss-rounds.mjs):
+ * the Functions worker, in a local Functions host whose own process keeps the recommended flags, or
+ * the node:http adapter. The process measured is the group's last member.
+ */
+export function startBridgeWithFlags(
+  which: 'worker' | 'adapter',
+  sink: Server,
+  storage: string,
+  flags: string[],
+  label: string,
+): Promise<Group> {
+  return which === 'worker'
+    ? startFunctions(sink, storage, { host: [...RECOMMENDED_NODE_OPTIONS], worker: flags }, [], label)
+    : startAdapter(sink, storage, flags, label);
 }
 
 const FUNCTIONS_FLOOR_APP = fileURLToPath(new URL('../../bench/functions-floor/', import.meta.url));
